@@ -8,11 +8,11 @@ import (
 
 // Rejection reasons. Decoders wrap them with the field that failed.
 var (
-	ErrShort       = errors.New("codec: input too short")
-	ErrTrailing    = errors.New("codec: trailing bytes after value")
-	ErrTooLong     = errors.New("codec: length exceeds cap")
-	ErrBadOption   = errors.New("codec: option tag is neither 0 nor 1")
-	ErrBadEnum     = errors.New("codec: unknown enum value")
+	ErrShort        = errors.New("codec: input too short")
+	ErrTrailing     = errors.New("codec: trailing bytes after value")
+	ErrTooLong      = errors.New("codec: length exceeds cap")
+	ErrBadOption    = errors.New("codec: option tag is neither 0 nor 1")
+	ErrBadEnum      = errors.New("codec: unknown enum value")
 	ErrNonCanonical = errors.New("codec: non-canonical encoding")
 )
 
