@@ -1,0 +1,27 @@
+// Package lthash is QBIND's state digest: LtHash16, the lattice-based
+// homomorphic set hash of Bellare–Micciancio as specified by Lewi et al.
+// ("Securing Update Propagation with Homomorphic Hashing", Facebook, 2019),
+// instantiated exactly as PROTOCOL.md §9 fixes it.
+//
+// A set hash is 1024 lanes of uint16. The element of an account is
+//
+//	SHAKE256("QBIND:LTHASH:v1" ‖ account[32] ‖ state[24]) read to 2048 bytes,
+//
+// taken as 1024 little-endian uint16 lanes; state is the 24-byte stored
+// account value of §4 (nonce u64 BE ‖ balance u128 BE). The set hash is the
+// lane-wise sum mod 2^16 of the elements of every existing account, and
+// state_digest = SHA3-256 of the lanes written as 2048 little-endian bytes.
+// An account whose state is all zero does not exist (§4) and is never in the
+// set: AddAccount, SubAccount and Update ignore an all-zero state.
+//
+// Because addition mod 2^16 is commutative and invertible, the digest does not
+// depend on the order in which accounts were added, and a block moves it by
+// subtracting the old element and adding the new one of each changed account
+// (Update), in parallel over a bounded number of goroutines.
+//
+// What it owns: the element function, lane arithmetic, the digest, the
+// 2048-byte persistence encoding (FromBytes is strict and fuzzed). What it must
+// never do: decide which accounts changed (execution does), touch storage
+// (state does), or implement a primitive (SHAKE256 and SHA3-256 come from the
+// standard library's crypto/sha3).
+package lthash

@@ -1,0 +1,5 @@
+//go:build race
+
+package lthash
+
+const raceEnabled = true
