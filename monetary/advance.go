@@ -18,7 +18,8 @@ type PhaseChange struct {
 type AdvanceOutcome struct {
 	// Steps is the number of epochs processed (0 in off mode).
 	Steps uint64
-	// Last is the outcome of the last processed epoch (for metrics).
+	// Last is the outcome of the last processed epoch, for metrics; its
+	// Credits are nil (they are part of Credits below).
 	Last Outcome
 	// TotalIssuance is the sum of every processed epoch's issuance.
 	TotalIssuance u128.U128
@@ -39,7 +40,8 @@ type AdvanceOutcome struct {
 //
 // The node calls it when the first block of epoch E commits, with through =
 // E − 1 and the fees accumulated since the last processed epoch. At most
-// MaxAdvanceEpochs epochs per call.
+// MaxAdvanceEpochs epochs per call. On error s is returned unchanged and
+// nothing must be applied.
 func (e *Engine) Advance(s EpochState, through uint64, in Inputs) (EpochState, AdvanceOutcome, error) {
 	if e.mode == ModeOff {
 		return s, AdvanceOutcome{Last: Outcome{Mode: ModeOff}}, nil
@@ -64,6 +66,7 @@ func (e *Engine) Advance(s EpochState, through uint64, in Inputs) (EpochState, A
 		return s, AdvanceOutcome{}, err
 	}
 
+	orig := s // returned unchanged on any error
 	var ao AdvanceOutcome
 	var acc Split // running sums (active mode)
 	if e.mode == ModeActive {
@@ -73,23 +76,23 @@ func (e *Engine) Advance(s EpochState, through uint64, in Inputs) (EpochState, A
 		in.Epoch = epoch
 		next, out, err := e.step(s, &in)
 		if err != nil {
-			return s, AdvanceOutcome{}, err
+			return orig, AdvanceOutcome{}, err
 		}
 		ao.Steps++
 		ao.Last = out
 		var ok bool
 		if ao.TotalIssuance, ok = ao.TotalIssuance.Add(out.Split.Issuance); !ok {
-			return s, AdvanceOutcome{}, fmt.Errorf("%w: issuance summed over epochs %d..%d", ErrOverflow, first, epoch)
+			return orig, AdvanceOutcome{}, fmt.Errorf("%w: issuance summed over epochs %d..%d", ErrOverflow, first, epoch)
 		}
 		if out.NextPhase != out.Phase {
 			ao.PhaseChanges = append(ao.PhaseChanges, PhaseChange{Epoch: epoch, From: out.Phase, To: out.NextPhase})
 		}
 		if e.mode == ModeActive {
 			if err := acc.add(&out.Split); err != nil {
-				return s, AdvanceOutcome{}, fmt.Errorf("%w: credits summed over epochs %d..%d", err, first, epoch)
+				return orig, AdvanceOutcome{}, fmt.Errorf("%w: credits summed over epochs %d..%d", err, first, epoch)
 			}
 			if in.Minted, ok = in.Minted.Add(out.Split.Issuance); !ok {
-				return s, AdvanceOutcome{}, fmt.Errorf("%w: minted supply after epoch %d", ErrOverflow, epoch)
+				return orig, AdvanceOutcome{}, fmt.Errorf("%w: minted supply after epoch %d", ErrOverflow, epoch)
 			}
 		}
 		s = next
@@ -101,6 +104,7 @@ func (e *Engine) Advance(s EpochState, through uint64, in Inputs) (EpochState, A
 	if e.mode == ModeActive {
 		ao.Credits = acc.credits()
 	}
+	ao.Last.Credits = nil // apply ao.Credits, which include the last epoch's
 	return s, ao, nil
 }
 

@@ -2,6 +2,7 @@ package monetary
 
 import (
 	"errors"
+	"math/big"
 	"reflect"
 	"testing"
 
@@ -508,5 +509,40 @@ func TestRejections(t *testing.T) {
 	if _, _, err := e.Next(started, Inputs{Epoch: 6, GenesisSupply: amt(10), Minted: amt(5), TotalBurned: amt(15),
 		ValidatorStakes: []u128.U128{amt(1)}}); err != nil {
 		t.Fatalf("burn of everything: %v", err)
+	}
+}
+
+func TestAdvanceBoundsAndOverflow(t *testing.T) {
+	e := newEngine(t, DefaultParams(), ModeActive)
+	s := EpochState{Started: true, Epoch: 99, Phase: PhaseBootstrap, RInfBps: 775}
+	in := example1(100, 0)
+	if _, _, err := e.Advance(s, 99, in); !errors.Is(err, ErrEpochOutOfOrder) {
+		t.Fatalf("through before next epoch: %v", err)
+	}
+	if _, _, err := e.Advance(s, 100+MaxAdvanceEpochs, in); !errors.Is(err, ErrInvalidInputs) {
+		t.Fatalf("too many epochs: %v", err)
+	}
+	in101 := example1(101, 0)
+	if _, _, err := e.Advance(s, 200, in101); !errors.Is(err, ErrEpochOutOfOrder) {
+		t.Fatalf("inputs for the wrong epoch: %v", err)
+	}
+	// Three empty epochs at r = 775 on 10⁹ staked: 3 × floor(10⁹ × 775 / 525,600,000) = 3 × 1,474.
+	got, ao, err := e.Advance(s, 102, in)
+	if err != nil || got.Epoch != 102 || ao.Steps != 3 || ao.TotalIssuance != amt(3*1474) || ao.Last.Credits != nil {
+		t.Fatalf("advance: %+v %+v %v", got, ao, err)
+	}
+	// Minting past 2^128 − 1 in the second epoch is refused and leaves the
+	// state untouched: the first epoch issues i1 = floor(Max × 775 / 525,600,000)
+	// and Minted starts at Max − i1, so the first epoch fills it exactly.
+	i1 := mustU128(new(big.Int).Quo(new(big.Int).Mul(u128.Max.Big(), big.NewInt(775)), big.NewInt(EpochsPerYear*BpsDenominator)))
+	minted, _ := u128.Max.Sub(i1)
+	huge := Inputs{Epoch: 100, Staked: u128.Max, GenesisSupply: u128.Max, Minted: minted,
+		ValidatorStakes: []u128.U128{amt(1)}}
+	if _, ao, err := e.Advance(s, 100, huge); err != nil || ao.TotalIssuance != i1 {
+		t.Fatalf("one epoch up to the limit: %+v %v", ao, err)
+	}
+	got, _, err = e.Advance(s, 105, huge)
+	if !errors.Is(err, ErrOverflow) || got != s {
+		t.Fatalf("overflow: %+v %v", got, err)
 	}
 }
