@@ -75,7 +75,7 @@ func decodeBlockHeader(r *codec.Reader) BlockHeader {
 }
 
 // Encode returns the canonical header bytes.
-func (h *BlockHeader) Encode() []byte {
+func (h BlockHeader) Encode() []byte {
 	w := codec.NewWriter(BlockHeaderSize)
 	h.encodeTo(w)
 	return w.Bytes()
@@ -92,7 +92,7 @@ func DecodeBlockHeader(b []byte) (BlockHeader, error) {
 }
 
 // ID is H("QBIND:BLOCK:v1" ‖ header).
-func (h *BlockHeader) ID() BlockID { return BlockID(crypto.Sum(crypto.TagBlock, h.Encode())) }
+func (h BlockHeader) ID() BlockID { return BlockID(crypto.Sum(crypto.TagBlock, h.Encode())) }
 
 // BatchCommitment is H("QBIND:<S>:BATCHES:v1" ‖ count u32 ‖ batch_ids…).
 func BatchCommitment(n crypto.Network, ids []BatchID) crypto.Hash {
