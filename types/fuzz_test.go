@@ -119,9 +119,13 @@ func FuzzDecodeBlockHeader(f *testing.F) {
 	fuzzCanonical(f, nil, DecodeBlockHeader, BlockHeader.Encode)
 }
 
-func FuzzDecodeQC(f *testing.F) { fuzzCanonical(f, nil, DecodeQC, func(q QC) []byte { return q.Encode() }) }
+func FuzzDecodeQC(f *testing.F) {
+	fuzzCanonical(f, nil, DecodeQC, func(q QC) []byte { return q.Encode() })
+}
 
-func FuzzDecodeTC(f *testing.F) { fuzzCanonical(f, nil, DecodeTC, func(x TC) []byte { return x.Encode() }) }
+func FuzzDecodeTC(f *testing.F) {
+	fuzzCanonical(f, nil, DecodeTC, func(x TC) []byte { return x.Encode() })
+}
 
 func FuzzDecodeSyncInfo(f *testing.F) {
 	fuzzCanonical(f, nil, DecodeSyncInfo, func(s SyncInfo) []byte { return s.Encode() })
