@@ -115,7 +115,8 @@ type Result struct {
 }
 
 // Run simulates cfg. observe, if not nil, is called after every epoch (tests
-// use it to check every step).
+// use it to check every step); the *Epoch it gets is reused, valid only
+// during the call.
 func Run(cfg Config, observe func(*Epoch)) (*Result, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
