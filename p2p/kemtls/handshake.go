@@ -196,9 +196,9 @@ func openRecord(rec Record, key []byte) ([]byte, error) {
 // transcript is the running SHA3-256 over every record as sent.
 type transcript struct{ h *sha3.SHA3 }
 
-func newTranscript() transcript             { return transcript{h: sha3.New256()} }
-func (t transcript) add(rec []byte)         { t.h.Write(rec) }
-func (t transcript) sum() []byte            { return t.h.Sum(nil) }
+func newTranscript() transcript     { return transcript{h: sha3.New256()} }
+func (t transcript) add(rec []byte) { t.h.Write(rec) }
+func (t transcript) sum() []byte    { return t.h.Sum(nil) }
 func expectType(r Record, want MsgType) error {
 	if r.Type != want {
 		return fmt.Errorf("%w: got %v, want %v", ErrUnexpectedMessage, r.Type, want)
@@ -421,10 +421,10 @@ func (c *ClientHandshake) next(raw []byte) ([][]byte, error) {
 		thFull := c.th.sum()
 		c.result = &Result{
 			Peer: c.peer, Suite: c.suite, Client: true,
-			SendKey:       expand(c.ms, labelClientAP, thFull),
-			RecvKey:       expand(c.ms, labelServerAP, thFull),
+			SendKey:        expand(c.ms, labelClientAP, thFull),
+			RecvKey:        expand(c.ms, labelServerAP, thFull),
 			TranscriptHash: crypto.Hash(thFull),
-			RekeyInterval: c.cfg.rekeyInterval(),
+			RekeyInterval:  c.cfg.rekeyInterval(),
 		}
 		c.ms = nil
 		c.state = cDone
@@ -454,13 +454,13 @@ type ServerHandshake struct {
 	err   error
 	th    transcript
 
-	suite Suite
-	es    []byte
-	cHS   []byte
-	ahs   []byte
-	ms    []byte
-	th4   []byte
-	peer  *types.NodeCert
+	suite  Suite
+	es     []byte
+	cHS    []byte
+	ahs    []byte
+	ms     []byte
+	th4    []byte
+	peer   *types.NodeCert
 	result *Result
 }
 
