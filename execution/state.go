@@ -209,3 +209,38 @@ func (m *MemState) Apply(r *BlockResult) error {
 	m.height = r.Height
 	return nil
 }
+
+// Diff compares two results field by field and describes the first
+// difference (empty when equal). Tests and benchmarks use it to compare
+// Stage B with sequential execution.
+func Diff(a, b *BlockResult) string {
+	switch {
+	case a.Height != b.Height:
+		return fmt.Sprintf("height %d vs %d", a.Height, b.Height)
+	case len(a.Receipts) != len(b.Receipts):
+		return fmt.Sprintf("%d vs %d receipts", len(a.Receipts), len(b.Receipts))
+	}
+	for i := range a.Receipts {
+		if a.Receipts[i] != b.Receipts[i] {
+			return fmt.Sprintf("receipt %d: %+v vs %+v", i, a.Receipts[i], b.Receipts[i])
+		}
+	}
+	if !slices.Equal(a.Changes, b.Changes) {
+		return fmt.Sprintf("changes differ:\n%+v\n%+v", a.Changes, b.Changes)
+	}
+	switch {
+	case a.ReceiptsRoot != b.ReceiptsRoot:
+		return "receipts root"
+	case a.Burned != b.Burned, a.TotalBurned != b.TotalBurned:
+		return fmt.Sprintf("burned %s/%s vs %s/%s", a.Burned, a.TotalBurned, b.Burned, b.TotalBurned)
+	case a.ProposerReward != b.ProposerReward:
+		return fmt.Sprintf("proposer reward %s vs %s", a.ProposerReward, b.ProposerReward)
+	case a.GasUsed != b.GasUsed:
+		return fmt.Sprintf("gas used %d vs %d", a.GasUsed, b.GasUsed)
+	case a.StateHash != b.StateHash, a.StateDigest != b.StateDigest:
+		return "state digest"
+	case a.ExecDigest != b.ExecDigest:
+		return "exec digest"
+	}
+	return ""
+}

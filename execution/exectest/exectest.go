@@ -11,9 +11,7 @@ package exectest
 import (
 	"bytes"
 	"flag"
-	"fmt"
 	"os"
-	"slices"
 	"sync"
 
 	"github.com/qbind/qbind/crypto"
@@ -111,39 +109,8 @@ func Params() types.ExecParams {
 	return p
 }
 
-// Diff compares two sealed results field by field and describes the first
-// difference (empty when equal).
-func Diff(a, b *execution.BlockResult) string {
-	switch {
-	case a.Height != b.Height:
-		return fmt.Sprintf("height %d vs %d", a.Height, b.Height)
-	case len(a.Receipts) != len(b.Receipts):
-		return fmt.Sprintf("%d vs %d receipts", len(a.Receipts), len(b.Receipts))
-	}
-	for i := range a.Receipts {
-		if a.Receipts[i] != b.Receipts[i] {
-			return fmt.Sprintf("receipt %d: %+v vs %+v", i, a.Receipts[i], b.Receipts[i])
-		}
-	}
-	if !slices.Equal(a.Changes, b.Changes) {
-		return fmt.Sprintf("changes differ:\n%+v\n%+v", a.Changes, b.Changes)
-	}
-	switch {
-	case a.ReceiptsRoot != b.ReceiptsRoot:
-		return "receipts root"
-	case a.Burned != b.Burned, a.TotalBurned != b.TotalBurned:
-		return fmt.Sprintf("burned %s/%s vs %s/%s", a.Burned, a.TotalBurned, b.Burned, b.TotalBurned)
-	case a.ProposerReward != b.ProposerReward:
-		return fmt.Sprintf("proposer reward %s vs %s", a.ProposerReward, b.ProposerReward)
-	case a.GasUsed != b.GasUsed:
-		return fmt.Sprintf("gas used %d vs %d", a.GasUsed, b.GasUsed)
-	case a.StateHash != b.StateHash, a.StateDigest != b.StateDigest:
-		return "state digest"
-	case a.ExecDigest != b.ExecDigest:
-		return "exec digest"
-	}
-	return ""
-}
+// Diff is execution.Diff.
+func Diff(a, b *execution.BlockResult) string { return execution.Diff(a, b) }
 
 // MinChecks makes rapid run at least 500 cases per property (10,000 with
 // long), unless -rapid.checks or RAPID_CHECKS chose a number. Call it from

@@ -35,6 +35,9 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// EffectiveWorkers is the worker count Workers stands for.
+func (c Config) EffectiveWorkers() int { return c.workers() }
+
 func (c Config) workers() int {
 	if c.Workers <= 0 {
 		return runtime.GOMAXPROCS(0)
