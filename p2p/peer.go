@@ -1,0 +1,171 @@
+package p2p
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/qbind/qbind/crypto"
+	"github.com/qbind/qbind/p2p/kemtls"
+	"github.com/qbind/qbind/p2p/ratelimit"
+)
+
+// peer is one live session: a reader goroutine (buckets, decoding, control
+// messages, hand-off to the Handler) and a writer goroutine draining the
+// priority queue.
+type peer struct {
+	h         *Host
+	id        crypto.Hash
+	s         *kemtls.Session
+	outbound  bool
+	validator bool
+	q         *sendQueue
+	msgs      ratelimit.Bucket // reader goroutine only
+	bytes     ratelimit.Bucket
+	done      chan struct{}
+	once      sync.Once
+	wg        sync.WaitGroup
+}
+
+func (h *Host) newPeer(s *kemtls.Session, validator bool) *peer {
+	return &peer{
+		h: h, id: s.PeerID(), s: s, outbound: s.Outbound(), validator: validator,
+		q:     newSendQueue(h.cfg.Queue),
+		msgs:  ratelimit.NewBucket(h.cfg.MsgRate, h.cfg.MsgBurst),
+		bytes: ratelimit.NewBucket(h.cfg.ByteRate, h.cfg.ByteBurst),
+		done:  make(chan struct{}),
+	}
+}
+
+func (p *peer) start() {
+	p.wg.Add(2)
+	go p.readLoop()
+	go p.writeLoop()
+}
+
+// close sends Goodbye (best effort, bounded by a 1 s write) and closes the
+// session; both goroutines then end.
+func (p *peer) close(r GoodbyeReason) {
+	p.once.Do(func() {
+		close(p.done)
+		p.q.close()
+		go func() {
+			_ = p.s.Send(Encode(MsgGoodbye, []byte{byte(r)}), time.Second)
+			p.s.Close()
+		}()
+	})
+}
+
+func (p *peer) writeLoop() {
+	defer p.wg.Done()
+	m := p.h.m
+	for {
+		payload, ok := p.q.Pop(p.done)
+		if !ok {
+			return
+		}
+		if err := p.s.Send(payload, p.h.cfg.WriteTimeout); err != nil {
+			return // the reader sees the closed session and reports it
+		}
+		m.MessagesOut.Inc()
+		m.BytesOut.Add(float64(len(payload)))
+	}
+}
+
+func (p *peer) readLoop() {
+	defer p.wg.Done()
+	h, m := p.h, p.h.m
+	for {
+		payload, err := p.s.Recv()
+		if err != nil {
+			p.once.Do(func() { close(p.done); p.q.close() })
+			h.post(evClosed{p: p, err: err})
+			return
+		}
+		m.MessagesIn.Inc()
+		m.BytesIn.Add(float64(len(payload)))
+		now := h.cfg.Clock.Now()
+		if !p.msgs.Allow(now, 1) || !p.bytes.Allow(now, float64(len(payload))) {
+			m.RateLimitedMessages.Inc()
+			if h.cfg.RateLimitPenalty > 0 {
+				h.post(evPenalize{p: p, amount: h.cfg.RateLimitPenalty, why: "rate limit"})
+			}
+			continue
+		}
+		t, body, err := DecodeEnvelope(payload)
+		if err != nil {
+			m.BadMessages.Inc()
+			h.post(evPenalize{p: p, amount: 20, why: err.Error()})
+			continue
+		}
+		if err := p.control(t, body); err != nil {
+			m.BadMessages.Inc()
+			h.post(evPenalize{p: p, amount: 20, why: err.Error()})
+		}
+	}
+}
+
+func (p *peer) control(t MsgType, body []byte) error {
+	h := p.h
+	switch t {
+	case MsgPing:
+		if _, err := DecodeNonce(body); err != nil {
+			return err
+		}
+		return ignoreFull(p.q.Push(ClassControl, Encode(MsgPong, body)))
+	case MsgPong:
+		n, err := DecodeNonce(body)
+		if err != nil {
+			return err
+		}
+		h.post(evPong{p: p, nonce: n})
+	case MsgGetPeers:
+		h.post(evGetPeers{p: p})
+	case MsgPeers:
+		recs, err := DecodePeers(body)
+		if err != nil {
+			return err
+		}
+		// Verify here (CPU in the peer's goroutine, not the manager's).
+		now := h.cfg.Clock.Now()
+		ok := recs[:0]
+		for _, r := range recs {
+			if r.Verify(h.cfg.Network, now, h.cfg.KeyCache) != nil {
+				h.m.PEXRecordsRejected.Inc()
+				continue
+			}
+			ok = append(ok, r)
+		}
+		if len(ok) > 0 {
+			h.post(evPeers{p: p, recs: ok})
+		}
+	case MsgGoodbye:
+		r, err := DecodeGoodbye(body)
+		if err != nil {
+			return err
+		}
+		h.log.Debug("p2p: goodbye", "peer", short(p.id), "reason", r.String())
+	default:
+		if h.cfg.Handler != nil {
+			h.cfg.Handler(p.id, t, body)
+		}
+	}
+	return nil
+}
+
+func ignoreFull(err error) error {
+	if errors.Is(err, ErrQueueFull) || errors.Is(err, ErrPeerClosed) {
+		return nil
+	}
+	return err
+}
+
+// randomSeed draws a ChaCha8 seed from crypto/rand.
+func randomSeed() (s [32]byte) {
+	if _, err := rand.Read(s[:]); err != nil {
+		binary.LittleEndian.PutUint64(s[:], 0x5eed)
+	}
+	return s
+}

@@ -1,0 +1,547 @@
+package p2p
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/qbind/qbind/crypto"
+	"github.com/qbind/qbind/p2p/ratelimit"
+	"github.com/qbind/qbind/types"
+)
+
+// This file is the pure decision core of the peer manager: which peers to
+// dial, whom to admit, how liveness scores move, whom to evict. It does no
+// I/O, reads no clock and draws no randomness of its own: the manager loop
+// (host.go) owns one Book and feeds it events with the time and an RNG.
+
+// PeerAddr is a node id with a dialable address, written "<hex id>@host:port"
+// in configuration.
+type PeerAddr struct {
+	ID   crypto.Hash
+	Addr string
+}
+
+func (p PeerAddr) String() string { return hex.EncodeToString(p.ID[:]) + "@" + p.Addr }
+
+// ErrPeerAddr rejects a malformed "<id>@host:port".
+var ErrPeerAddr = errors.New("p2p: peer address must be <64 hex node id>@host:port")
+
+// ParsePeerAddr parses "<hex node id>@host:port".
+func ParsePeerAddr(s string) (PeerAddr, error) {
+	id, addr, ok := strings.Cut(s, "@")
+	if !ok {
+		return PeerAddr{}, fmt.Errorf("%w: %q", ErrPeerAddr, s)
+	}
+	h, err := crypto.ParseHash(id)
+	if err != nil {
+		return PeerAddr{}, fmt.Errorf("%w: %q: %v", ErrPeerAddr, s, err)
+	}
+	if err := types.CheckNodeAddr(addr); err != nil {
+		return PeerAddr{}, fmt.Errorf("%w: %v", ErrPeerAddr, err)
+	}
+	return PeerAddr{ID: h, Addr: addr}, nil
+}
+
+// Policy holds the numbers of PROTOCOL.md §11 and spec §5.
+type Policy struct {
+	MaxInbound     int // non-validator inbound peers
+	OutboundTarget int // non-validator outbound peers the dialer aims for
+	MaxPerSubnet   int // non-validator peers per IPv4 /24 (IPv6 /48)
+	MaxKnown       int // discovered peers kept (configured peers come on top)
+
+	InitialScore, PongReward, MissPenalty int // 80, +5, −15
+	EvictBelow, MaxMisses                  int // evict below 30 or after 3 misses
+
+	BackoffBase, BackoffMax time.Duration // reconnect backoff 1 s … 5 min
+}
+
+// DefaultPolicy is the MainNet policy.
+var DefaultPolicy = Policy{
+	MaxInbound: 40, OutboundTarget: 8, MaxPerSubnet: 4, MaxKnown: 100,
+	InitialScore: 80, PongReward: 5, MissPenalty: 15, EvictBelow: 30, MaxMisses: 3,
+	BackoffBase: time.Second, BackoffMax: 5 * time.Minute,
+}
+
+// Admission errors (the refusing side also sends Goodbye).
+var (
+	ErrSelf         = errors.New("p2p: session to ourselves")
+	ErrInboundFull  = errors.New("p2p: inbound peer limit reached")
+	ErrOutboundFull = errors.New("p2p: outbound peer limit reached")
+	ErrSubnetFull   = errors.New("p2p: 4 peers from this /24 already")
+	ErrBanned       = errors.New("p2p: peer evicted recently")
+	ErrDuplicate    = errors.New("p2p: already connected to this peer")
+)
+
+// Source says how a peer became known.
+type Source uint8
+
+const (
+	SourceValidator Source = iota + 1 // from the validator list: always maintained, never evicted
+	SourceStatic                      // configured: always redialled, subject to caps
+	SourceBootstrap                   // configured entry point
+	SourcePEX                         // learned from a signed NodeRecord
+)
+
+// Known is an address-book entry.
+type Known struct {
+	ID       crypto.Hash
+	Addrs    []string
+	Source   Source
+	Record   *types.NodeRecord // latest verified record, if any
+	Failures int               // consecutive failed dials or evictions
+	NextDial time.Time         // not before (backoff)
+	Banned   time.Time         // evicted: refused until then (non-validators)
+}
+
+// Conn is the liveness state of one connected peer.
+type Conn struct {
+	ID        crypto.Hash
+	Remote    netip.Addr
+	Outbound  bool
+	Validator bool
+	Score     int
+	Misses    int
+	Awaiting  bool   // a ping is outstanding
+	Nonce     uint64 // of the outstanding ping
+	Since     time.Time
+}
+
+// Book is the peer manager's state. It is not safe for concurrent use.
+type Book struct {
+	pol        Policy
+	self       crypto.Hash
+	validators map[crypto.Hash]bool
+	known      map[crypto.Hash]*Known
+	conns      map[crypto.Hash]*Conn
+	dialing    map[crypto.Hash]string // id → address being dialled
+}
+
+// NewBook returns an empty book for node self.
+func NewBook(self crypto.Hash, pol Policy) *Book {
+	return &Book{
+		pol: pol, self: self,
+		validators: map[crypto.Hash]bool{},
+		known:      map[crypto.Hash]*Known{},
+		conns:      map[crypto.Hash]*Conn{},
+		dialing:    map[crypto.Hash]string{},
+	}
+}
+
+// IsValidator reports whether id is on the validator list.
+func (b *Book) IsValidator(id crypto.Hash) bool { return b.validators[id] }
+
+// AddConfigured adds a validator, static or bootstrap peer.
+func (b *Book) AddConfigured(p PeerAddr, src Source) {
+	if p.ID == b.self {
+		if src == SourceValidator {
+			b.validators[p.ID] = true
+		}
+		return
+	}
+	if src == SourceValidator {
+		b.validators[p.ID] = true
+	}
+	k, ok := b.known[p.ID]
+	if !ok {
+		k = &Known{ID: p.ID, Source: src}
+		b.known[p.ID] = k
+	} else if src < k.Source {
+		k.Source = src
+	}
+	if p.Addr != "" && !slices.Contains(k.Addrs, p.Addr) {
+		k.Addrs = append([]string{p.Addr}, k.Addrs...)
+	}
+}
+
+func (b *Book) discovered() int {
+	n := 0
+	for _, k := range b.known {
+		if k.Source == SourcePEX {
+			n++
+		}
+	}
+	return n
+}
+
+// Record errors.
+var (
+	ErrRecordStale   = errors.New("p2p: node record is not newer than the one held")
+	ErrBookFull      = errors.New("p2p: discovered-peer table full")
+	ErrRecordNoAddrs = errors.New("p2p: node record has no address")
+)
+
+// Learn stores a verified NodeRecord (the caller checked its signature and
+// expiry). Configured peers keep their configured address first; a full
+// table only makes room by dropping the discovered peer with the most
+// consecutive failures.
+func (b *Book) Learn(rec *types.NodeRecord) error {
+	if rec.NodeID == b.self {
+		return ErrSelf
+	}
+	if len(rec.Addrs) == 0 {
+		return ErrRecordNoAddrs
+	}
+	if k, ok := b.known[rec.NodeID]; ok {
+		if k.Record != nil && rec.Seq <= k.Record.Seq {
+			return ErrRecordStale
+		}
+		k.Record = rec
+		if k.Source == SourcePEX {
+			k.Addrs = slices.Clone(rec.Addrs)
+		} else {
+			for _, a := range rec.Addrs {
+				if !slices.Contains(k.Addrs, a) && len(k.Addrs) < types.MaxNodeAddrs {
+					k.Addrs = append(k.Addrs, a)
+				}
+			}
+		}
+		return nil
+	}
+	if b.discovered() >= b.pol.MaxKnown {
+		var worst *Known
+		for _, k := range b.known {
+			if k.Source == SourcePEX && b.conns[k.ID] == nil && k.Failures > 0 && (worst == nil || k.Failures > worst.Failures) {
+				worst = k
+			}
+		}
+		if worst == nil {
+			return ErrBookFull
+		}
+		delete(b.known, worst.ID)
+	}
+	b.known[rec.NodeID] = &Known{ID: rec.NodeID, Addrs: slices.Clone(rec.Addrs), Source: SourcePEX, Record: rec}
+	return nil
+}
+
+// Records returns up to n verified records of known peers (for a Peers
+// reply), chosen at random.
+func (b *Book) Records(n int, now time.Time, rng *rand.Rand) []*types.NodeRecord {
+	var out []*types.NodeRecord
+	for _, k := range b.sortedKnown() {
+		if k.Record != nil && uint64(max(0, now.Unix())) <= k.Record.Expiry {
+			out = append(out, k.Record)
+		}
+	}
+	rng.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
+	return out[:min(n, len(out))]
+}
+
+func (b *Book) sortedKnown() []*Known {
+	out := make([]*Known, 0, len(b.known))
+	for _, k := range b.known {
+		out = append(out, k)
+	}
+	slices.SortFunc(out, func(x, y *Known) int { return bytes.Compare(x.ID[:], y.ID[:]) })
+	return out
+}
+
+// subnetCount counts connected and in-flight non-validator peers in sub.
+func (b *Book) subnetCount(sub netip.Prefix) int {
+	n := 0
+	for _, c := range b.conns {
+		if !c.Validator && c.Remote.IsValid() && ratelimit.Subnet(c.Remote) == sub {
+			n++
+		}
+	}
+	for id, addr := range b.dialing {
+		if b.validators[id] {
+			continue
+		}
+		if ip, ok := addrIP(addr); ok && ratelimit.Subnet(ip) == sub {
+			n++
+		}
+	}
+	return n
+}
+
+func addrIP(addr string) (netip.Addr, bool) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return ip.Unmap(), true
+}
+
+func (b *Book) counts() (in, out int) {
+	for _, c := range b.conns {
+		if c.Validator {
+			continue
+		}
+		if c.Outbound {
+			out++
+		} else {
+			in++
+		}
+	}
+	return in, out
+}
+
+// Admit decides whether an authenticated session may join. Validators are
+// exempt from every cap and ban.
+func (b *Book) Admit(id crypto.Hash, remote netip.Addr, outbound bool, now time.Time) error {
+	if id == b.self {
+		return ErrSelf
+	}
+	if b.validators[id] {
+		return nil
+	}
+	if k := b.known[id]; k != nil && now.Before(k.Banned) {
+		return ErrBanned
+	}
+	in, out := b.counts()
+	if b.conns[id] != nil {
+		// The caller resolves duplicates; a replacement does not add a peer.
+		return nil
+	}
+	if !outbound && in >= b.pol.MaxInbound {
+		return ErrInboundFull
+	}
+	if outbound && out >= b.pol.OutboundTarget+b.pol.OutboundTarget/2+1 {
+		return ErrOutboundFull
+	}
+	if remote.IsValid() {
+		n := b.subnetCount(ratelimit.Subnet(remote))
+		if _, dialing := b.dialing[id]; dialing && outbound {
+			n-- // this very dial was counted
+		}
+		if n >= b.pol.MaxPerSubnet {
+			return ErrSubnetFull
+		}
+	}
+	return nil
+}
+
+// KeepNew decides between an existing session and a new one to the same
+// peer: both ends keep the session dialled by the node with the smaller id,
+// so simultaneous dials converge on one session.
+func (b *Book) KeepNew(peer crypto.Hash, existingOutbound, newOutbound bool) bool {
+	dialer := func(outbound bool) crypto.Hash {
+		if outbound {
+			return b.self
+		}
+		return peer
+	}
+	de, dn := dialer(existingOutbound), dialer(newOutbound)
+	return bytes.Compare(dn[:], de[:]) < 0
+}
+
+// Connected registers an admitted session and clears the peer's backoff.
+func (b *Book) Connected(id crypto.Hash, remote netip.Addr, outbound bool, now time.Time) *Conn {
+	c := &Conn{ID: id, Remote: remote.Unmap(), Outbound: outbound, Validator: b.validators[id], Score: b.pol.InitialScore, Since: now}
+	b.conns[id] = c
+	delete(b.dialing, id)
+	if k := b.known[id]; k != nil {
+		k.Failures, k.NextDial = 0, time.Time{}
+	}
+	return c
+}
+
+// Conn returns the state of a connected peer, or nil.
+func (b *Book) Conn(id crypto.Hash) *Conn { return b.conns[id] }
+
+// Conns lists connected peers ordered by id.
+func (b *Book) Conns() []*Conn {
+	out := make([]*Conn, 0, len(b.conns))
+	for _, c := range b.conns {
+		out = append(out, c)
+	}
+	slices.SortFunc(out, func(x, y *Conn) int { return bytes.Compare(x.ID[:], y.ID[:]) })
+	return out
+}
+
+// Known returns an address-book entry, or nil.
+func (b *Book) Known(id crypto.Hash) *Known { return b.known[id] }
+
+// KnownCount is the size of the address book (configured + discovered).
+func (b *Book) KnownCount() int { return len(b.known) }
+
+// Backoff is the delay before redial attempt number failures+1: BackoffBase
+// · 2^failures capped at BackoffMax, jittered uniformly into [d/2, d].
+func (b *Book) Backoff(failures int, rng *rand.Rand) time.Duration {
+	d := b.pol.BackoffBase
+	for i := 0; i < failures && d < b.pol.BackoffMax; i++ {
+		d *= 2
+	}
+	d = min(d, b.pol.BackoffMax)
+	half := d / 2
+	return half + time.Duration(rng.Int64N(int64(half)+1))
+}
+
+func (b *Book) scheduleRedial(id crypto.Hash, now time.Time, rng *rand.Rand) {
+	if k := b.known[id]; k != nil {
+		k.NextDial = now.Add(b.Backoff(k.Failures, rng))
+		k.Failures++
+	}
+}
+
+// Disconnected removes a session and schedules the redial with backoff.
+func (b *Book) Disconnected(id crypto.Hash, now time.Time, rng *rand.Rand) {
+	delete(b.conns, id)
+	b.scheduleRedial(id, now, rng)
+}
+
+// DialFailed ends a dial attempt and backs the peer off.
+func (b *Book) DialFailed(id crypto.Hash, now time.Time, rng *rand.Rand) {
+	delete(b.dialing, id)
+	b.scheduleRedial(id, now, rng)
+}
+
+// DialAborted ends a dial attempt without penalty (e.g. already connected).
+func (b *Book) DialAborted(id crypto.Hash) { delete(b.dialing, id) }
+
+// PlanDials returns the dials to start now, and marks them in flight:
+// every validator without a session; every static peer; then random
+// discovered or bootstrap peers while outbound non-validator sessions and
+// dials stay below OutboundTarget and their /24 has room.
+func (b *Book) PlanDials(now time.Time, rng *rand.Rand) []PeerAddr {
+	var out []PeerAddr
+	due := func(k *Known) bool {
+		_, dialing := b.dialing[k.ID]
+		return b.conns[k.ID] == nil && !dialing && len(k.Addrs) > 0 && !now.Before(k.NextDial) && !now.Before(k.Banned)
+	}
+	start := func(k *Known) {
+		addr := k.Addrs[k.Failures%len(k.Addrs)]
+		b.dialing[k.ID] = addr
+		out = append(out, PeerAddr{ID: k.ID, Addr: addr})
+	}
+	var pool []*Known
+	for _, k := range b.sortedKnown() {
+		if !due(k) {
+			continue
+		}
+		switch {
+		case b.validators[k.ID]:
+			start(k)
+		case k.Source == SourceStatic:
+			start(k)
+		default:
+			pool = append(pool, k)
+		}
+	}
+	_, outN := b.counts()
+	for id := range b.dialing {
+		if !b.validators[id] {
+			outN++
+		}
+	}
+	rng.Shuffle(len(pool), func(i, j int) { pool[i], pool[j] = pool[j], pool[i] })
+	for _, k := range pool {
+		if outN >= b.pol.OutboundTarget {
+			break
+		}
+		if ip, ok := addrIP(k.Addrs[k.Failures%len(k.Addrs)]); ok && b.subnetCount(ratelimit.Subnet(ip)) >= b.pol.MaxPerSubnet {
+			continue
+		}
+		start(k)
+		outN++
+	}
+	return out
+}
+
+// HeartbeatAction is what a heartbeat tick asks the manager to do.
+type HeartbeatAction struct {
+	ID    crypto.Hash
+	Kind  HeartbeatKind
+	Nonce uint64 // for Ping
+}
+
+// HeartbeatKind is the kind of a HeartbeatAction.
+type HeartbeatKind uint8
+
+const (
+	// HBPing sends a ping.
+	HBPing HeartbeatKind = iota + 1
+	// HBEvict closes a non-validator whose score fell below EvictBelow or
+	// that missed MaxMisses heartbeats, and bans it for a backoff period.
+	HBEvict
+	// HBReconnect closes a validator session that missed MaxMisses
+	// heartbeats and redials it at once (validators are never evicted).
+	HBReconnect
+)
+
+// Heartbeat runs one tick: an unanswered ping is a miss (−MissPenalty); then
+// each peer is evicted, reconnected or pinged again. nonce draws ping nonces.
+func (b *Book) Heartbeat(now time.Time, nonce func() uint64) []HeartbeatAction {
+	var out []HeartbeatAction
+	for _, c := range b.Conns() {
+		if c.Awaiting {
+			c.Misses++
+			c.Score = max(0, c.Score-b.pol.MissPenalty)
+		}
+		switch {
+		case !c.Validator && (c.Score < b.pol.EvictBelow || c.Misses >= b.pol.MaxMisses):
+			out = append(out, HeartbeatAction{ID: c.ID, Kind: HBEvict})
+		case c.Validator && c.Misses >= b.pol.MaxMisses:
+			out = append(out, HeartbeatAction{ID: c.ID, Kind: HBReconnect})
+		default:
+			c.Awaiting, c.Nonce = true, nonce()
+			out = append(out, HeartbeatAction{ID: c.ID, Kind: HBPing, Nonce: c.Nonce})
+		}
+	}
+	return out
+}
+
+// Pong credits a pong that answers the outstanding ping (+PongReward, misses
+// reset). Unsolicited or stale pongs are ignored.
+func (b *Book) Pong(id crypto.Hash, nonce uint64) bool {
+	c := b.conns[id]
+	if c == nil || !c.Awaiting || c.Nonce != nonce {
+		return false
+	}
+	c.Awaiting, c.Misses = false, 0
+	c.Score = min(100, c.Score+b.pol.PongReward)
+	return true
+}
+
+// Penalize lowers a peer's score for misbehaviour and reports whether it
+// must now be evicted (never for validators).
+func (b *Book) Penalize(id crypto.Hash, amount int) bool {
+	c := b.conns[id]
+	if c == nil {
+		return false
+	}
+	c.Score = max(0, c.Score-amount)
+	return !c.Validator && c.Score < b.pol.EvictBelow
+}
+
+// Evicted removes an evicted peer and bans it for a backoff period (which
+// doubles with each eviction); it is redialled after that.
+func (b *Book) Evicted(id crypto.Hash, now time.Time, rng *rand.Rand) {
+	delete(b.conns, id)
+	if k := b.known[id]; k != nil {
+		d := b.Backoff(k.Failures, rng)
+		k.Failures++
+		k.NextDial, k.Banned = now.Add(d), now.Add(d)
+	}
+}
+
+// Diversity counts outbound peers and the distinct IPv4 /16s (IPv6 /32s)
+// among them. Spec §5.4 wants ≥ 2 (a warning, not a refusal).
+func (b *Book) Diversity() (outbound, distinct16 int) {
+	seen := map[netip.Prefix]bool{}
+	for _, c := range b.conns {
+		if !c.Outbound || !c.Remote.IsValid() {
+			continue
+		}
+		outbound++
+		bits := 32
+		if c.Remote.Is4() {
+			bits = 16
+		}
+		p, _ := c.Remote.Prefix(bits)
+		seen[p] = true
+	}
+	return outbound, len(seen)
+}

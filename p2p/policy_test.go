@@ -1,0 +1,297 @@
+package p2p
+
+import (
+	"errors"
+	"math/rand/v2"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/qbind/qbind/crypto"
+)
+
+var t0 = time.Unix(1_800_000_000, 0)
+
+func hid(i int) crypto.Hash { return crypto.Sum([]byte{byte(i), byte(i >> 8)}) }
+
+func testBook(self int) *Book { return NewBook(hid(self), DefaultPolicy) }
+
+func ip(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+func TestLivenessScore(t *testing.T) {
+	b := testBook(0)
+	b.AddConfigured(PeerAddr{ID: hid(9), Addr: "10.0.0.9:1"}, SourceValidator)
+	b.Connected(hid(1), ip("10.0.0.1"), true, t0)
+	b.Connected(hid(9), ip("10.0.0.9"), true, t0)
+	if c := b.Conn(hid(1)); c.Score != 80 {
+		t.Fatalf("initial score %d", c.Score)
+	}
+	n := uint64(0)
+	nonce := func() uint64 { n++; return n }
+	// Four answered heartbeats: 80 → 100 (capped).
+	for range 5 {
+		for _, a := range b.Heartbeat(t0, nonce) {
+			if a.Kind != HBPing {
+				t.Fatalf("unexpected %v", a.Kind)
+			}
+			if !b.Pong(a.ID, a.Nonce) {
+				t.Fatal("pong refused")
+			}
+		}
+	}
+	if c := b.Conn(hid(1)); c.Score != 100 || c.Misses != 0 {
+		t.Fatalf("score %d misses %d", c.Score, c.Misses)
+	}
+	if b.Pong(hid(1), 12345) {
+		t.Fatal("unsolicited pong credited")
+	}
+	// Both stop answering: peer 1 goes 100 → 85 → 70 → 55 and is evicted
+	// at the third miss; the validator is reconnected instead.
+	var evicted, reconnect bool
+	for i := range 4 {
+		for _, a := range b.Heartbeat(t0, nonce) {
+			switch {
+			case a.ID == hid(1) && a.Kind == HBEvict:
+				if i != 3 || b.Conn(hid(1)).Misses != 3 || b.Conn(hid(1)).Score != 55 {
+					t.Fatalf("evicted at tick %d: %+v", i, *b.Conn(hid(1)))
+				}
+				evicted = true
+			case a.ID == hid(9) && a.Kind == HBEvict:
+				t.Fatal("validator evicted")
+			case a.ID == hid(9) && a.Kind == HBReconnect:
+				reconnect = true
+			}
+		}
+	}
+	if !evicted || !reconnect {
+		t.Fatalf("evicted %v, validator reconnect %v", evicted, reconnect)
+	}
+	// Score below 30 evicts at once; validators only lose score.
+	b.Connected(hid(2), ip("10.0.1.2"), false, t0)
+	if b.Penalize(hid(2), 50) || !b.Penalize(hid(2), 1) {
+		t.Fatal("80-50=30 is not below 30; 29 is")
+	}
+	if b.Penalize(hid(9), 100) {
+		t.Fatal("validator evicted by penalty")
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	b := testBook(0)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for f := range 12 {
+		d := b.Backoff(f, rng)
+		full := min(time.Second<<f, 5*time.Minute)
+		if d < full/2 || d > full {
+			t.Fatalf("failures %d: %v outside [%v, %v]", f, d, full/2, full)
+		}
+	}
+	// Jitter: two draws for one failure count differ.
+	if b.Backoff(5, rng) == b.Backoff(5, rng) && b.Backoff(5, rng) == b.Backoff(5, rng) {
+		t.Fatal("no jitter")
+	}
+}
+
+func TestAdmission(t *testing.T) {
+	b := testBook(0)
+	b.AddConfigured(PeerAddr{ID: hid(50), Addr: "10.9.9.50:1"}, SourceValidator)
+	for i := 1; i <= 4; i++ {
+		if err := b.Admit(hid(i), ip("10.9.9.1").Next(), i%2 == 0, t0); err != nil {
+			t.Fatal(err)
+		}
+		b.Connected(hid(i), netip.AddrFrom4([4]byte{10, 9, 9, byte(i)}), i%2 == 0, t0)
+	}
+	if err := b.Admit(hid(5), ip("10.9.9.5"), false, t0); !errors.Is(err, ErrSubnetFull) {
+		t.Fatalf("fifth from the /24: %v", err)
+	}
+	if err := b.Admit(hid(5), ip("10.9.10.5"), false, t0); err != nil {
+		t.Fatalf("other /24: %v", err)
+	}
+	if err := b.Admit(hid(50), ip("10.9.9.50"), false, t0); err != nil {
+		t.Fatalf("validator from a full /24: %v", err)
+	}
+	if err := b.Admit(hid(0), ip("10.1.1.1"), false, t0); !errors.Is(err, ErrSelf) {
+		t.Fatal(err)
+	}
+	// Inbound cap.
+	small := NewBook(hid(0), Policy{MaxInbound: 1, OutboundTarget: 1, MaxPerSubnet: 4, MaxKnown: 10, InitialScore: 80, EvictBelow: 30, MaxMisses: 3, BackoffBase: time.Second, BackoffMax: time.Minute})
+	small.Connected(hid(1), ip("10.0.0.1"), false, t0)
+	if err := small.Admit(hid(2), ip("10.0.1.1"), false, t0); !errors.Is(err, ErrInboundFull) {
+		t.Fatal(err)
+	}
+	// Ban after eviction, for non-validators only.
+	rng := rand.New(rand.NewPCG(1, 2))
+	b.AddConfigured(PeerAddr{ID: hid(3), Addr: "10.9.9.3:1"}, SourceBootstrap)
+	b.Evicted(hid(3), t0, rng)
+	if err := b.Admit(hid(3), ip("10.9.8.3"), false, t0.Add(100*time.Millisecond)); !errors.Is(err, ErrBanned) {
+		t.Fatalf("evicted peer readmitted: %v", err)
+	}
+	if err := b.Admit(hid(3), ip("10.9.8.3"), false, t0.Add(2*time.Second)); err != nil {
+		t.Fatalf("ban did not expire: %v", err)
+	}
+}
+
+func TestKeepNewIsSymmetric(t *testing.T) {
+	a, c := testBook(1), testBook(2)
+	// a dialled c and c dialled a at the same time: a holds (out=a→c, in=c→a).
+	keepA := a.KeepNew(hid(2), true, false) // existing outbound, new inbound
+	keepC := c.KeepNew(hid(1), false, true) // c: existing inbound (a→c), new outbound (c→a)
+	// Both must keep the same physical session: a's "new" is c→a, c's "new" is c→a.
+	if keepA != keepC {
+		t.Fatal("ends disagree on which duplicate to keep")
+	}
+}
+
+func TestPlanDials(t *testing.T) {
+	pol := DefaultPolicy
+	pol.OutboundTarget = 3
+	b := NewBook(hid(0), pol)
+	rng := rand.New(rand.NewPCG(3, 4))
+	b.AddConfigured(PeerAddr{ID: hid(100), Addr: "10.0.100.1:1"}, SourceValidator)
+	b.AddConfigured(PeerAddr{ID: hid(101), Addr: "10.0.101.1:1"}, SourceValidator)
+	for i := 1; i <= 20; i++ {
+		b.AddConfigured(PeerAddr{ID: hid(i), Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(i), 1}), 1).String()}, SourceBootstrap)
+	}
+	d := b.PlanDials(t0, rng)
+	vals, others := 0, 0
+	for _, p := range d {
+		if b.IsValidator(p.ID) {
+			vals++
+		} else {
+			others++
+		}
+	}
+	if vals != 2 || others != 3 {
+		t.Fatalf("validators %d, others %d", vals, others)
+	}
+	if len(b.PlanDials(t0, rng)) != 0 {
+		t.Fatal("dials in flight were planned again")
+	}
+	// Random selection: another book with another seed picks other peers.
+	b2 := NewBook(hid(0), pol)
+	for i := 1; i <= 20; i++ {
+		b2.AddConfigured(PeerAddr{ID: hid(i), Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(i), 1}), 1).String()}, SourceBootstrap)
+	}
+	same := true
+	for seed := uint64(10); seed < 15 && same; seed++ {
+		b3 := NewBook(hid(0), pol)
+		for i := 1; i <= 20; i++ {
+			b3.AddConfigured(PeerAddr{ID: hid(i), Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(i), 1}), 1).String()}, SourceBootstrap)
+		}
+		x := b3.PlanDials(t0, rand.New(rand.NewPCG(seed, seed)))
+		y := b2.PlanDials(t0, rand.New(rand.NewPCG(99, 99)))
+		b2 = b3
+		same = x[0] == y[0] && x[1] == y[1] && x[2] == y[2]
+	}
+	if same {
+		t.Fatal("dial selection is not random")
+	}
+	// Failure → backoff: not due before NextDial, due after.
+	id := d[0].ID
+	b.DialFailed(id, t0, rng)
+	next := b.Known(id).NextDial
+	if next.Sub(t0) < 500*time.Millisecond || next.Sub(t0) > time.Second {
+		t.Fatalf("first backoff %v", next.Sub(t0))
+	}
+	for _, p := range b.PlanDials(next.Add(-time.Millisecond), rng) {
+		if p.ID == id {
+			t.Fatal("dialled before its backoff")
+		}
+	}
+	found := false
+	for _, p := range b.PlanDials(next, rng) {
+		found = found || p.ID == id
+	}
+	if !found && !b.IsValidator(id) {
+		// a non-validator competes for the outbound target: the slot freed by
+		// its failure may have gone to another peer, which is also correct.
+		t.Log("slot reused by another peer")
+	}
+}
+
+func TestPlanDialsSubnetCap(t *testing.T) {
+	b := testBook(0)
+	rng := rand.New(rand.NewPCG(5, 6))
+	for i := 1; i <= 10; i++ {
+		b.AddConfigured(PeerAddr{ID: hid(i), Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 7, 7, byte(i)}), 1).String()}, SourceBootstrap)
+	}
+	if got := len(b.PlanDials(t0, rng)); got != 4 {
+		t.Fatalf("%d dials into one /24, want 4", got)
+	}
+}
+
+func TestLearnCap(t *testing.T) {
+	pol := DefaultPolicy
+	pol.MaxKnown = 3
+	b := NewBook(hid(0), pol)
+	sks := testKeys()
+	for i := range 3 {
+		if err := b.Learn(testRecord(t, sks[i+1], 5, "127.0.0.1:1")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Learn(testRecord(t, sks[4], 5, "127.0.0.1:1")); !errors.Is(err, ErrBookFull) {
+		t.Fatalf("fourth: %v", err)
+	}
+	if err := b.Learn(testRecord(t, sks[1], 5, "127.0.0.1:2")); !errors.Is(err, ErrRecordStale) {
+		t.Fatalf("same seq: %v", err)
+	}
+	if err := b.Learn(testRecord(t, sks[1], 6, "127.0.0.1:2")); err != nil {
+		t.Fatalf("newer seq: %v", err)
+	}
+	// A peer that keeps failing makes room.
+	id := crypto.NodeID(sks[2].Public().Bytes())
+	b.DialFailed(id, t0, rand.New(rand.NewPCG(1, 1)))
+	if err := b.Learn(testRecord(t, sks[4], 5, "127.0.0.1:1")); err != nil {
+		t.Fatalf("after a failure: %v", err)
+	}
+	if b.Known(id) != nil {
+		t.Fatal("failing peer kept")
+	}
+}
+
+func TestDiversity(t *testing.T) {
+	b := testBook(0)
+	b.Connected(hid(1), ip("10.1.0.1"), true, t0)
+	b.Connected(hid(2), ip("10.1.200.1"), true, t0)
+	if n, d := b.Diversity(); n != 2 || d != 1 {
+		t.Fatalf("%d %d", n, d)
+	}
+	b.Connected(hid(3), ip("10.2.0.1"), true, t0)
+	if _, d := b.Diversity(); d != 2 {
+		t.Fatal(d)
+	}
+}
+
+func TestSendQueuePriority(t *testing.T) {
+	q := newSendQueue(QueueLimits{Msgs: [NumClasses]int{2, 2, 2, 2}, Bytes: [NumClasses]int{100, 100, 100, 100}})
+	must := func(c Class, s string) {
+		if err := q.Push(c, []byte(s)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(ClassSync, "s1")
+	must(ClassBatch, "b1")
+	must(ClassConsensus, "c1")
+	must(ClassSync, "s2")
+	must(ClassControl, "p1")
+	must(ClassConsensus, "c2")
+	if err := q.Push(ClassSync, []byte("s3")); !errors.Is(err, ErrQueueFull) {
+		t.Fatal("queue bound not enforced")
+	}
+	if err := q.Push(ClassBatch, make([]byte, 101)); !errors.Is(err, ErrQueueFull) {
+		t.Fatal("byte bound not enforced")
+	}
+	want := []string{"p1", "c1", "c2", "b1", "s1", "s2"}
+	for _, w := range want {
+		p, ok := q.Pop(nil)
+		if !ok || string(p) != w {
+			t.Fatalf("got %q, want %q", p, w)
+		}
+	}
+	done := make(chan struct{})
+	close(done)
+	if _, ok := q.Pop(done); ok {
+		t.Fatal("pop on empty closed")
+	}
+}
