@@ -2,6 +2,8 @@ package execution
 
 import (
 	"bytes"
+	"cmp"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -67,28 +69,45 @@ func Prepare(p *types.ExecParams, entries []Entry) []Item {
 		}
 		kept = append(kept, e)
 	}
-	// 3: group the well-formed entries by sender (positions ascending), sort
-	// each group by (nonce, position) and write it back over its positions.
+	// 3: group the well-formed entries by sender (a counting sort keeps
+	// each group's positions ascending), sort each group by (nonce,
+	// position) and write it back over its positions.
 	groupOf := make(map[types.AccountID]int32, len(kept))
-	var groups [][]int32 // positions in kept
+	gid := make([]int32, len(kept)) // −1: malformed
+	var size []int32                // entries per group
 	for i, e := range kept {
 		if e.Malformed() {
+			gid[i] = -1
 			continue
 		}
 		g, ok := groupOf[e.Sender]
 		if !ok {
-			g = int32(len(groups))
+			g = int32(len(size))
 			groupOf[e.Sender] = g
-			groups = append(groups, nil)
+			size = append(size, 0)
 		}
-		groups[g] = append(groups[g], int32(i))
+		gid[i] = g
+		size[g]++
+	}
+	start := make([]int32, len(size)+1)
+	for g, n := range size {
+		start[g+1] = start[g] + n
+	}
+	pos := make([]int32, start[len(size)]) // positions in kept, grouped
+	fill := slices.Clone(start[:len(size)])
+	for i, g := range gid {
+		if g >= 0 {
+			pos[fill[g]] = int32(i)
+			fill[g]++
+		}
 	}
 	order := slices.Clone(kept)
 	var buf []*Entry
-	for _, pos := range groups {
+	for g := range size {
+		ps := pos[start[g]:start[g+1]]
 		sorted := true
-		for k := 1; k < len(pos); k++ {
-			if kept[pos[k]].Tx.Nonce < kept[pos[k-1]].Tx.Nonce {
+		for k := 1; k < len(ps); k++ {
+			if kept[ps[k]].Tx.Nonce < kept[ps[k-1]].Tx.Nonce {
 				sorted = false
 				break
 			}
@@ -97,20 +116,12 @@ func Prepare(p *types.ExecParams, entries []Entry) []Item {
 			continue
 		}
 		buf = buf[:0]
-		for _, q := range pos {
+		for _, q := range ps {
 			buf = append(buf, kept[q])
 		}
 		// Stable: equal nonces keep their original (position) order.
-		slices.SortStableFunc(buf, func(a, b *Entry) int {
-			switch {
-			case a.Tx.Nonce < b.Tx.Nonce:
-				return -1
-			case a.Tx.Nonce > b.Tx.Nonce:
-				return 1
-			}
-			return 0
-		})
-		for k, q := range pos {
+		slices.SortStableFunc(buf, func(a, b *Entry) int { return cmp.Compare(a.Tx.Nonce, b.Tx.Nonce) })
+		for k, q := range ps {
 			order[q] = buf[k]
 		}
 	}
@@ -243,8 +254,10 @@ type Touched = AccountChange
 // Σ burned to total_burned, Σ (fee − burned) to the reward account of the
 // proposer, gas used, receipts root, and the sorted list of accounts that
 // changed. touched must hold each account the txs touched once (any order);
-// the reward account is read from the view when it is not among them.
-func Finish(env *Env, view StateView, b *Block, receipts []Receipt, touched []Touched) (*BlockResult, error) {
+// find returns the index of an account in touched or −1 (the caller's index,
+// so Finish needs no map of its own). Finish may modify touched. The reward
+// account is read from the view when it is not among them.
+func Finish(env *Env, view StateView, b *Block, receipts []Receipt, touched []Touched, find func(types.AccountID) int) (*BlockResult, error) {
 	if env.Validators != nil && int(b.Proposer) >= env.Validators.Len() {
 		return nil, fmt.Errorf("%w: index %d of %d", ErrBadProposer, b.Proposer, env.Validators.Len())
 	}
@@ -271,39 +284,51 @@ func Finish(env *Env, view StateView, b *Block, receipts []Receipt, touched []To
 	if res.TotalBurned, ok = tb.Add(res.Burned); !ok {
 		return nil, fmt.Errorf("%w: total_burned overflows u128", ErrInvariant)
 	}
+	var extra *AccountChange
+	if !res.ProposerReward.IsZero() {
+		if env.Validators == nil {
+			return nil, fmt.Errorf("%w: no validator set to credit a reward of %s", ErrBadProposer, res.ProposerReward)
+		}
+		ra := env.Validators.Get(int(b.Proposer)).RewardAccount
+		var acct *types.Account
+		if i := find(ra); i >= 0 {
+			acct = &touched[i].New
+		} else {
+			cur, err := view.Account(ra)
+			if err != nil {
+				return nil, fmt.Errorf("%w: reward account %s: %w", ErrStateRead, ra, err)
+			}
+			extra = &AccountChange{ID: ra, Old: cur, New: cur}
+			acct = &extra.New
+		}
+		if acct.Balance, ok = acct.Balance.Add(res.ProposerReward); !ok {
+			return nil, fmt.Errorf("%w: reward credit to %s overflows u128", ErrInvariant, ra)
+		}
+	}
 	changes := make([]AccountChange, 0, len(touched)+1)
 	for _, c := range touched {
 		if c.Old != c.New {
 			changes = append(changes, c)
 		}
 	}
-	if !res.ProposerReward.IsZero() {
-		if env.Validators == nil {
-			return nil, fmt.Errorf("%w: no validator set to credit a reward of %s", ErrBadProposer, res.ProposerReward)
-		}
-		ra := env.Validators.Get(int(b.Proposer)).RewardAccount
-		i := slices.IndexFunc(changes, func(c AccountChange) bool { return c.ID == ra })
-		if i < 0 {
-			j := slices.IndexFunc(touched, func(c Touched) bool { return c.ID == ra })
-			var cur types.Account
-			if j >= 0 {
-				cur = touched[j].New // touched but unchanged
-			} else if cur, err = view.Account(ra); err != nil {
-				return nil, fmt.Errorf("%w: reward account %s: %w", ErrStateRead, ra, err)
-			}
-			changes = append(changes, AccountChange{ID: ra, Old: cur, New: cur})
-			i = len(changes) - 1
-		}
-		nb, ok := changes[i].New.Balance.Add(res.ProposerReward)
-		if !ok {
-			return nil, fmt.Errorf("%w: reward credit to %s overflows u128", ErrInvariant, ra)
-		}
-		changes[i].New.Balance = nb
+	if extra != nil {
+		changes = append(changes, *extra)
 	}
-	slices.SortFunc(changes, func(a, b AccountChange) int { return bytes.Compare(a.ID[:], b.ID[:]) })
+	SortChanges(changes)
 	res.Changes = changes
 	res.ReceiptsRoot = ReceiptsRoot(receipts)
 	return res, nil
+}
+
+// SortChanges sorts by account id, bytewise ascending.
+func SortChanges(cs []AccountChange) {
+	slices.SortFunc(cs, func(a, b AccountChange) int {
+		// The first 8 bytes decide almost always (ids are hashes).
+		if x, y := binary.BigEndian.Uint64(a.ID[:8]), binary.BigEndian.Uint64(b.ID[:8]); x != y {
+			return cmp.Compare(x, y)
+		}
+		return bytes.Compare(a.ID[8:], b.ID[8:])
+	})
 }
 
 // Run executes a block sequentially and returns its unsealed result (no
@@ -317,18 +342,19 @@ func Run(env *Env, view StateView, b *Block) (*BlockResult, error) {
 	items := Prepare(p, b.Entries)
 	receipts := make([]Receipt, len(items))
 	slot := make(map[types.AccountID]int32, 2*len(items))
-	var touched []Touched
-	load := func(id types.AccountID) (*types.Account, error) {
+	touched := make([]Touched, 0, 2*len(items))
+	load := func(id types.AccountID) (int32, error) {
 		if i, ok := slot[id]; ok {
-			return &touched[i].New, nil
+			return i, nil
 		}
 		a, err := view.Account(id)
 		if err != nil {
-			return nil, fmt.Errorf("%w: account %s: %w", ErrStateRead, id, err)
+			return 0, fmt.Errorf("%w: account %s: %w", ErrStateRead, id, err)
 		}
-		slot[id] = int32(len(touched))
+		i := int32(len(touched))
+		slot[id] = i
 		touched = append(touched, Touched{ID: id, Old: a, New: a})
-		return &touched[len(touched)-1].New, nil
+		return i, nil
 	}
 	for i := range items {
 		it := &items[i]
@@ -336,20 +362,25 @@ func Run(env *Env, view StateView, b *Block) (*BlockResult, error) {
 			receipts[i] = it.StaticReceipt()
 			continue
 		}
-		// Load both before taking pointers: append may move touched.
-		if _, err := load(it.Entry.Sender); err != nil {
-			return nil, err
-		}
-		recipient, err := load(it.Transfer.Recipient)
+		s, err := load(it.Entry.Sender)
 		if err != nil {
 			return nil, err
 		}
-		sender, _ := load(it.Entry.Sender)
-		if receipts[i], err = ApplyTx(p, it, sender, recipient); err != nil {
+		r, err := load(it.Transfer.Recipient)
+		if err != nil {
+			return nil, err
+		}
+		// Pointers only after both loads: append may move touched.
+		if receipts[i], err = ApplyTx(p, it, &touched[s].New, &touched[r].New); err != nil {
 			return nil, err
 		}
 	}
-	return Finish(env, view, b, receipts, touched)
+	return Finish(env, view, b, receipts, touched, func(id types.AccountID) int {
+		if i, ok := slot[id]; ok {
+			return int(i)
+		}
+		return -1
+	})
 }
 
 // Execute runs a block sequentially and seals it with the view's set hash:

@@ -211,7 +211,12 @@ func (x *Executor) run(env *execution.Env, view execution.StateView, b *executio
 	for h := range x.ids {
 		touched[h] = execution.Touched{ID: x.ids[h], Old: x.old[h], New: x.cur[h]}
 	}
-	res, err := execution.Finish(env, view, b, receipts, touched)
+	res, err := execution.Finish(env, view, b, receipts, touched, func(id types.AccountID) int {
+		if h, ok := x.handle[id]; ok {
+			return int(h)
+		}
+		return -1
+	})
 	st.Finish = x.since(t)
 	return res, err
 }
