@@ -1,0 +1,167 @@
+package state
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// PruneReport describes one pruning pass.
+type PruneReport struct {
+	Below      uint64 // heights < Below were pruned
+	Keys       uint64 // keys removed
+	Duration   time.Duration
+	DiskBefore uint64
+	DiskAfter  uint64 // after compaction
+}
+
+// Prune deletes the blocks (and their id index), QCs, committed index
+// entries, commit proofs, batches received before below, receipts, tx index
+// entries pointing below, and exec digests of heights < below, in one synced
+// batch of range deletes (point deletes only for the id indexes), then
+// compacts those ranges so the disk space is returned. below is clamped to
+// last_executed (its exec digest and metadata are always kept). Accounts are
+// never pruned. Safe to run concurrently with commits.
+func (s *Store) Prune(ctx context.Context, below uint64) (*PruneReport, error) {
+	start := time.Now()
+	s.rw.RLock()
+	below = min(below, s.lastExecuted)
+	prev := s.prunedBelow
+	s.rw.RUnlock()
+	rep := &PruneReport{Below: below, DiskBefore: s.DiskUsage()}
+	if below <= prev {
+		rep.Below, rep.DiskAfter = prev, rep.DiskBefore
+		return rep, nil
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	type span struct{ lo, hi []byte }
+	var spans []span
+	rangeDel := func(p byte, idIndex byte, each func(k, v []byte) error) error {
+		lo, hi := heightKey(p, 0), heightKey(p, below)
+		err := iterate(s.db, lo, hi, func(k, v []byte) error {
+			rep.Keys++
+			if idIndex != 0 {
+				if len(k) != 41 {
+					return corrupt(k, "key of %d bytes", len(k))
+				}
+				b.Delete(append([]byte{idIndex}, k[9:]...), nil)
+				rep.Keys++
+			}
+			if each != nil {
+				return each(k, v)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		b.DeleteRange(lo, hi, nil)
+		spans = append(spans, span{lo, hi})
+		return ctx.Err()
+	}
+	txIndex := func(k, v []byte) error {
+		if len(v) < 32 {
+			return corrupt(k, "receipt of %d bytes", len(v))
+		}
+		tk := append([]byte{pTxIndex}, v[:32]...)
+		tv, ok, err := s.get(s.db, tk)
+		if err != nil || !ok {
+			return err
+		}
+		if len(tv) == 12 && binary.BigEndian.Uint64(tv) >= below {
+			return nil // the tx has a newer receipt
+		}
+		b.Delete(tk, nil)
+		rep.Keys++
+		return nil
+	}
+	steps := []error{
+		rangeDel(pBlock, pBlockID, nil),
+		rangeDel(pQC, 0, nil),
+		rangeDel(pCommitted, 0, nil),
+		rangeDel(pProof, 0, nil),
+		rangeDel(pBatch, pBatchID, nil),
+		rangeDel(pReceipt, 0, txIndex),
+		rangeDel(pExecDigest, 0, nil),
+	}
+	for _, err := range steps {
+		if err != nil {
+			return nil, fmt.Errorf("state: prune below %d: %w", below, err)
+		}
+	}
+	b.Set(metaKey(metaPrunedBelow), encU64(below), nil)
+	if err := b.Commit(pebble.Sync); err != nil {
+		return nil, err
+	}
+	s.rw.Lock()
+	s.prunedBelow = below
+	s.rw.Unlock()
+	// Compact the pruned ranges (and the tx index, which holds point
+	// deletes) so the space is returned.
+	spans = append(spans, span{[]byte{pTxIndex}, []byte{pTxIndex + 1}}, span{[]byte{pBlockID}, []byte{pBlockID + 1}},
+		span{[]byte{pBatchID}, []byte{pBatchID + 1}})
+	for _, sp := range spans {
+		if err := s.db.Compact(ctx, sp.lo, sp.hi, true); err != nil {
+			return nil, fmt.Errorf("state: compact after pruning: %w", err)
+		}
+	}
+	rep.DiskAfter = s.DiskUsage()
+	rep.Duration = time.Since(start)
+	s.metrics.PruneRuns.Inc()
+	s.metrics.PrunedKeys.Add(float64(rep.Keys))
+	s.metrics.PruneSeconds.Observe(rep.Duration.Seconds())
+	return rep, nil
+}
+
+// PrunedBelow is the height below which history was pruned (0 = none).
+func (s *Store) PrunedBelow() uint64 {
+	s.rw.RLock()
+	defer s.rw.RUnlock()
+	return s.prunedBelow
+}
+
+// afterCommit starts the background work a commit of height h triggers: a
+// snapshot export (the Pebble snapshot is taken here, synchronously, so it
+// holds exactly height h) and a pruning pass. Neither is waited for.
+func (s *Store) afterCommit(h uint64) {
+	sc := s.opts.Snapshots
+	if sc.Interval > 0 && sc.Dir != "" && h%sc.Interval == 0 {
+		s.startExport(h)
+	}
+	pc := s.opts.Pruning
+	if pc.Mode == Pruned && pc.Interval > 0 && h%pc.Interval == 0 && h > pc.RetainBlocks {
+		below := h - pc.RetainBlocks + 1
+		if s.startBG(&s.pruning) {
+			go func() {
+				defer s.endBG(&s.pruning)
+				if _, err := s.Prune(s.ctx, below); err != nil && s.ctx.Err() == nil {
+					s.metrics.PruneFailed.Inc() // the next pass retries
+				}
+			}()
+		}
+	}
+}
+
+// startBG marks one background job of a kind as running (false if one is
+// running already or the store is closing).
+func (s *Store) startBG(flag *bool) bool {
+	s.bgMu.Lock()
+	defer s.bgMu.Unlock()
+	if s.closed || *flag {
+		return false
+	}
+	*flag = true
+	s.bg.Add(1)
+	return true
+}
+
+func (s *Store) endBG(flag *bool) {
+	s.bgMu.Lock()
+	*flag = false
+	s.bgMu.Unlock()
+	s.bg.Done()
+}
