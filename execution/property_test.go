@@ -126,3 +126,94 @@ func TestProperties(t *testing.T) {
 		}
 	})
 }
+
+// modelPrepare is §5's canonical list and static checks written as plainly
+// as possible (quadratic, no maps), to compare Prepare against.
+func modelPrepare(p *types.ExecParams, entries []execution.Entry) ([]*execution.Entry, []execution.SkipReason) {
+	var kept []*execution.Entry
+	for i := range entries {
+		e := &entries[i]
+		dup := false
+		for _, k := range kept {
+			if !e.Malformed() && !k.Malformed() && k.ID == e.ID {
+				dup = true
+			}
+		}
+		if !dup {
+			kept = append(kept, e)
+		}
+	}
+	out := slices.Clone(kept)
+	done := map[types.AccountID]bool{}
+	for _, e := range kept {
+		if e.Malformed() || done[e.Sender] {
+			continue
+		}
+		done[e.Sender] = true
+		var pos []int
+		for j, k := range kept {
+			if !k.Malformed() && k.Sender == e.Sender {
+				pos = append(pos, j)
+			}
+		}
+		sorted := slices.Clone(pos)
+		slices.SortFunc(sorted, func(a, b int) int { // (nonce, position)
+			if kept[a].Tx.Nonce != kept[b].Tx.Nonce {
+				if kept[a].Tx.Nonce < kept[b].Tx.Nonce {
+					return -1
+				}
+				return 1
+			}
+			return a - b
+		})
+		for j, q := range pos {
+			out[q] = kept[sorted[j]]
+		}
+	}
+	reasons := make([]execution.SkipReason, len(out))
+	var s uint64
+	for i, e := range out {
+		if e.Malformed() {
+			reasons[i] = execution.SkipMalformed
+			continue
+		}
+		t, _ := types.ParseTransfer(e.Tx.Payload)
+		gas := uint64(0)
+		if p.Engine == types.EngineVMv0 {
+			gas = p.IntrinsicGas(t.Recipient == e.Sender, len(e.Tx.Payload))
+		}
+		s += gas
+		gasRules := p.Engine == types.EngineVMv0 && p.GasEnabled
+		switch {
+		case t.Version == types.PayloadV0 && !p.AllowV0Payload:
+			reasons[i] = execution.SkipV0Forbidden
+		case gasRules && t.Version == types.PayloadV1 && t.GasLimit < max(gas, p.MinimumGasLimit):
+			reasons[i] = execution.SkipGasLimitBelowIntrinsic
+		case gasRules && t.Version == types.PayloadV1 && t.MaxFeePerGas.Less(p.MinGasPrice):
+			reasons[i] = execution.SkipFeeBelowMinimum
+		case gasRules && s > p.BlockGasLimit:
+			reasons[i] = execution.SkipBlockGasLimit
+		}
+	}
+	return out, reasons
+}
+
+// TestPrepareMatchesModel compares the canonical list and the static skip
+// reasons with modelPrepare.
+func TestPrepareMatchesModel(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		c := exectest.GenCase(t)
+		for _, b := range c.Blocks {
+			items := execution.Prepare(&c.Env.Params, b.Entries)
+			order, reasons := modelPrepare(&c.Env.Params, b.Entries)
+			if len(items) != len(order) {
+				t.Fatalf("%d items, model %d", len(items), len(order))
+			}
+			for i := range items {
+				if items[i].Entry != order[i] || items[i].Skip != reasons[i] {
+					t.Fatalf("position %d: %s/%v, model %s/%v", i, items[i].Entry.ID, items[i].Skip, order[i].ID, reasons[i])
+				}
+			}
+		}
+	})
+}
