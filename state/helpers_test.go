@@ -1,8 +1,12 @@
 package state
 
 import (
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/qbind/qbind/crypto"
 	"github.com/qbind/qbind/execution"
@@ -105,4 +109,26 @@ func mustOpen(t testing.TB, o Options) *Store {
 		t.Fatal(err)
 	}
 	return s
+}
+
+func newMemFS() *vfs.MemFS { return vfs.NewMem() }
+
+// withoutExec opens a store whose execution metadata may be corrupt (to
+// repair it in a test): it skips nothing but lets the test reach s.db.
+func withoutExec(o Options) Options { o.testSkipLoad = true; return o }
+
+func metricValue(m prometheus.Metric) float64 {
+	var d dto.Metric
+	if err := m.Write(&d); err != nil {
+		panic(err)
+	}
+	switch {
+	case d.Counter != nil:
+		return d.Counter.GetValue()
+	case d.Gauge != nil:
+		return d.Gauge.GetValue()
+	case d.Histogram != nil:
+		return float64(d.Histogram.GetSampleCount())
+	}
+	return 0
 }
