@@ -311,11 +311,9 @@ func (h *Host) Send(to crypto.Hash, t MsgType, body []byte) error {
 func (h *Host) enqueue(p *peer, t MsgType, body []byte) error {
 	err := p.q.Push(t.Class(), Encode(t, body))
 	if errors.Is(err, ErrQueueFull) {
+		// Dropped and counted. A peer that stops reading is cut off by the
+		// write timeout, not here: a burst we produce is not its fault.
 		h.m.SendQueueDrops.Inc()
-		select { // never block: enqueue also runs on the manager goroutine
-		case h.events <- evPenalize{p: p, amount: 10, why: "send queue full"}:
-		default:
-		}
 	}
 	return err
 }

@@ -58,7 +58,7 @@ type Policy struct {
 	MaxKnown       int // discovered peers kept (configured peers come on top)
 
 	InitialScore, PongReward, MissPenalty int // 80, +5, −15
-	EvictBelow, MaxMisses                  int // evict below 30 or after 3 misses
+	EvictBelow, MaxMisses                 int // evict below 30 or after 3 misses
 
 	BackoffBase, BackoffMax time.Duration // reconnect backoff 1 s … 5 min
 }

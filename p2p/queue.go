@@ -6,8 +6,8 @@ import (
 )
 
 // ErrQueueFull is returned when a peer's send queue for a class is full: the
-// message is dropped and counted; a peer that keeps a queue full is slow and
-// is disconnected (validators excepted).
+// message is dropped and counted. A peer too slow to drain its queue is cut
+// off by the per-frame write timeout (Config.WriteTimeout).
 var ErrQueueFull = errors.New("p2p: peer send queue full")
 
 // QueueLimits bounds each class of a peer's send queue, in messages and in

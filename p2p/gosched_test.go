@@ -1,0 +1,5 @@
+package p2p
+
+import "runtime"
+
+func runtime_Gosched() { runtime.Gosched() }

@@ -1,0 +1,419 @@
+package p2p
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/qbind/qbind/crypto"
+	"github.com/qbind/qbind/p2p/kemtls"
+	"github.com/qbind/qbind/types"
+)
+
+// harness runs hosts on distinct loopback addresses with one manual clock.
+// Tests wait on host events; when nothing happens for a short while they
+// advance the clock by one step (that is how timers fire: no sleeps).
+type harness struct {
+	t      *testing.T
+	clk    *ManualClock
+	notify chan struct{}
+	mu     sync.Mutex
+	events []nodeEvent
+}
+
+type nodeEvent struct {
+	node int
+	Event
+}
+
+func newHarness(t *testing.T) *harness {
+	return &harness{t: t, clk: NewManualClock(t0), notify: make(chan struct{}, 1)}
+}
+
+type node struct {
+	*Host
+	idx      int
+	received sync.Map // crypto.Hash → *atomic.Int64
+}
+
+func (n *node) count(from crypto.Hash) int64 {
+	v, _ := n.received.LoadOrStore(from, new(atomic.Int64))
+	return v.(*atomic.Int64).Load()
+}
+
+func nodeID(i int) crypto.Hash { return crypto.NodeID(testKeys()[i].Public().Bytes()) }
+
+// start runs host i (keys i) on listen (e.g. "127.0.1.1:0").
+func (hn *harness) start(i int, listen string, mod func(*Config)) *node {
+	hn.t.Helper()
+	n := &node{idx: i}
+	cfg := Config{
+		Network: crypto.DevNet, Key: testKeys()[i], KEMKey: testKEMKeys()[i],
+		ListenAddr: listen, Clock: hn.clk, Rand: rand.New(rand.NewPCG(uint64(i), 7)),
+		HeartbeatInterval: 30 * time.Second, PEXInterval: 30 * time.Second, DialInterval: time.Second,
+		HandshakeTimeout: 10 * time.Second,
+		Handler: func(from crypto.Hash, _ MsgType, _ []byte) {
+			v, _ := n.received.LoadOrStore(from, new(atomic.Int64))
+			v.(*atomic.Int64).Add(1)
+			hn.poke()
+		},
+		OnEvent: func(ev Event) {
+			hn.mu.Lock()
+			hn.events = append(hn.events, nodeEvent{i, ev})
+			hn.mu.Unlock()
+			hn.poke()
+		},
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	h, err := New(cfg)
+	if err != nil {
+		hn.t.Fatal(err)
+	}
+	if err := h.Start(); err != nil {
+		hn.t.Fatal(err)
+	}
+	n.Host = h
+	hn.t.Cleanup(func() { h.Close() })
+	return n
+}
+
+func (hn *harness) poke() {
+	select {
+	case hn.notify <- struct{}{}:
+	default:
+	}
+}
+
+// has reports whether node saw an event matching f.
+func (hn *harness) has(node int, f func(Event) bool) bool {
+	hn.mu.Lock()
+	defer hn.mu.Unlock()
+	for _, e := range hn.events {
+		if e.node == node && f(e.Event) {
+			return true
+		}
+	}
+	return false
+}
+
+func (hn *harness) countEvents(node int, f func(Event) bool) int {
+	hn.mu.Lock()
+	defer hn.mu.Unlock()
+	n := 0
+	for _, e := range hn.events {
+		if e.node == node && f(e.Event) {
+			n++
+		}
+	}
+	return n
+}
+
+// until waits for cond, advancing the clock by step whenever the hosts have
+// been idle for a moment (step 0: never advance). Bounded.
+func (hn *harness) until(what string, step time.Duration, cond func() bool) {
+	hn.t.Helper()
+	deadline := time.After(60 * time.Second)
+	for !cond() {
+		select {
+		case <-hn.notify:
+		case <-time.After(30 * time.Millisecond):
+			if step > 0 {
+				hn.clk.Advance(step)
+			}
+		case <-deadline:
+			hn.t.Fatalf("timed out waiting for %s (fake time %v)", what, hn.clk.Now().Sub(t0))
+		}
+	}
+}
+
+func connectedTo(n *node, ids ...crypto.Hash) bool {
+	got := map[crypto.Hash]bool{}
+	for _, p := range n.Peers() {
+		got[p.ID] = true
+	}
+	for _, id := range ids {
+		if !got[id] {
+			return false
+		}
+	}
+	return true
+}
+
+func TestLoopbackAddressesBind(t *testing.T) {
+	for _, a := range []string{"127.0.1.1:0", "127.0.2.1:0", "127.0.9.5:0"} {
+		ln, err := net.Listen("tcp", a)
+		if err != nil {
+			t.Fatalf("%s: %v (Linux routes 127.0.0.0/8 to lo; other systems need aliases)", a, err)
+		}
+		ln.Close()
+	}
+}
+
+// Six nodes on 127.0.1.1 … 127.0.6.1 that only know node 0 form a full mesh
+// through peer exchange.
+func TestMeshFromBootstrap(t *testing.T) {
+	hn := newHarness(t)
+	boot := hn.start(0, "127.0.1.1:0", nil)
+	nodes := []*node{boot}
+	for i := 1; i < 6; i++ {
+		nodes = append(nodes, hn.start(i, fmt.Sprintf("127.0.%d.1:0", i+1), func(c *Config) {
+			c.Bootstrap = []PeerAddr{boot.PeerAddr()}
+		}))
+	}
+	hn.until("full mesh", 10*time.Second, func() bool {
+		for _, n := range nodes {
+			if len(n.Peers()) != 5 {
+				return false
+			}
+		}
+		return true
+	})
+	hn.until("every node knows the 5 others", 0, func() bool {
+		for _, n := range nodes {
+			if n.KnownPeers() < 5 {
+				return false
+			}
+		}
+		return true
+	})
+	for _, n := range nodes {
+		for _, p := range n.Peers() {
+			if p.Remote.As4()[2] != byte(nodeIndex(p.ID)+1) {
+				t.Fatalf("node %d sees peer %d from %v", n.idx, nodeIndex(p.ID), p.Remote)
+			}
+		}
+	}
+	// Every node's messages reach every other node.
+	for _, n := range nodes {
+		if got := n.Broadcast(MsgVote, []byte("v")); got != 5 {
+			t.Fatalf("broadcast reached %d", got)
+		}
+	}
+	hn.until("broadcasts", 0, func() bool {
+		for _, n := range nodes {
+			for _, m := range nodes {
+				if n != m && n.count(m.ID()) < 1 {
+					return false
+				}
+			}
+		}
+		return true
+	})
+	// All on 127.0.0.0/16: the low-diversity warning fired.
+	warned := false
+	for i := range nodes {
+		warned = warned || hn.has(i, func(e Event) bool { return e.Kind == EventLowDiversity })
+	}
+	if !warned {
+		t.Fatal("no low-diversity warning with every outbound peer in one /16")
+	}
+}
+
+func nodeIndex(id crypto.Hash) int {
+	for i := range testKeys() {
+		if nodeID(i) == id {
+			return i
+		}
+	}
+	return -1
+}
+
+// A peer that stops answering pings is evicted after three missed
+// heartbeats; a killed peer is detected, redialled with growing backoff
+// while it is down, and reconnected when it comes back.
+func TestKilledPeerEvictedAndRedialled(t *testing.T) {
+	hn := newHarness(t)
+	a := hn.start(0, "127.0.1.1:0", nil)
+	b := hn.start(1, "127.0.2.1:0", func(c *Config) { c.Bootstrap = []PeerAddr{a.PeerAddr()} })
+	hn.until("a–b session", 0, func() bool { return connectedTo(a, b.ID()) && connectedTo(b, a.ID()) })
+	bAddr := b.PeerAddr()
+
+	// A silent peer: a raw KEMTLS session that never reads, after telling a
+	// where it will listen.
+	ln, err := net.Listen("tcp", "127.0.3.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	silentAddr := ln.Addr().String()
+	ln.Close()
+	cert, err := types.NewNodeCert(crypto.DevNet, testKeys()[2], testKEMKeys()[2].EncapsulationKey(), t0.Add(-time.Hour), t0.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	scfg := &kemtls.Config{Network: crypto.DevNet, Cert: cert, KEMKey: testKEMKeys()[2], Now: hn.clk.Now}
+	silent, err := kemtls.Dial(t.Context(), &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("127.0.3.1")}}, a.Addr(), scfg, a.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	rec, err := types.NewNodeRecord(crypto.DevNet, testKeys()[2], []string{silentAddr}, 1, t0.Add(24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := silent.Send(Encode(MsgPeers, EncodePeers([]*types.NodeRecord{rec})), time.Second); err != nil {
+		t.Fatal(err)
+	}
+	hn.until("silent peer admitted", 0, func() bool { return connectedTo(a, nodeID(2)) && a.KnownPeers() >= 2 })
+
+	// Heartbeats: b answers (a sees pongs), the silent peer does not.
+	for beat := 1; beat <= 4; beat++ {
+		pongs := hn.countEvents(0, func(e Event) bool { return e.Kind == EventPong && e.Peer == b.ID() })
+		hn.clk.Advance(30 * time.Second)
+		hn.until(fmt.Sprintf("pong %d from b", beat), 0, func() bool {
+			return hn.countEvents(0, func(e Event) bool { return e.Kind == EventPong && e.Peer == b.ID() }) > pongs
+		})
+	}
+	hn.until("silent peer evicted", 0, func() bool {
+		return hn.has(0, func(e Event) bool { return e.Kind == EventEvicted && e.Peer == nodeID(2) })
+	})
+	for _, p := range a.Peers() {
+		if p.ID == b.ID() && p.Score != 100 {
+			t.Fatalf("b's score %d after 4 pongs, want 100 (80+4·5)", p.Score)
+		}
+	}
+
+	// Kill b: a notices at once (the session ends) and redials with backoff.
+	b.Close()
+	hn.until("b's loss detected", 0, func() bool {
+		return hn.has(0, func(e Event) bool { return e.Kind == EventDisconnected && e.Peer == bAddr.ID })
+	})
+	var gaps []time.Duration
+	last := hn.clk.Now()
+	for len(gaps) < 4 {
+		n := hn.countEvents(0, func(e Event) bool { return e.Kind == EventDialFailed && e.Peer == bAddr.ID })
+		hn.until("a failed redial", 250*time.Millisecond, func() bool {
+			return hn.countEvents(0, func(e Event) bool { return e.Kind == EventDialFailed && e.Peer == bAddr.ID }) > n
+		})
+		now := hn.clk.Now()
+		gaps = append(gaps, now.Sub(last))
+		last = now
+	}
+	t.Logf("redial gaps while b is down: %v", gaps)
+	if gaps[3] < 2*gaps[0] || gaps[3] < 2*time.Second {
+		t.Fatalf("backoff does not grow: %v", gaps)
+	}
+
+	// b comes back on the same address; the silent peer's address now hosts
+	// a real node. a reconnects to both after their backoff.
+	hn.start(1, bAddr.Addr, nil)
+	hn.start(2, silentAddr, nil)
+	hn.until("b and the former silent peer reconnected", time.Second, func() bool {
+		return connectedTo(a, bAddr.ID, nodeID(2))
+	})
+}
+
+// Four non-validators from 127.0.9.0/24 are accepted, a fifth is refused,
+// and a validator from the same /24 is still accepted.
+func TestSubnetCapWithValidatorExemption(t *testing.T) {
+	hn := newHarness(t)
+	valAddr := PeerAddr{ID: nodeID(6)}
+	target := hn.start(0, "127.0.1.1:0", func(c *Config) { c.Validators = []PeerAddr{valAddr} })
+	var clients []*node
+	for i := 1; i <= 5; i++ {
+		clients = append(clients, hn.start(i, fmt.Sprintf("127.0.9.%d:0", i), func(c *Config) {
+			c.Static = []PeerAddr{target.PeerAddr()}
+			c.Policy = DefaultPolicy
+			c.Policy.OutboundTarget = 0 // only the static peer: no PEX dials among them
+		}))
+	}
+	refusedSubnet := func(e Event) bool { return e.Kind == EventRefused && errors.Is(e.Err, ErrSubnetFull) }
+	fromSubnet := func() int {
+		n := 0
+		for _, p := range target.Peers() {
+			if ratelimitSubnet(p.Remote) == "127.0.9.0/24" && !p.Validator {
+				n++
+			}
+		}
+		return n
+	}
+	hn.until("4 accepted and 1 refused", 0, func() bool {
+		return fromSubnet() == 4 && hn.has(0, refusedSubnet)
+	})
+	v := hn.start(6, "127.0.9.6:0", func(c *Config) {
+		c.Validators = []PeerAddr{target.PeerAddr(), {ID: nodeID(6)}}
+	})
+	hn.until("validator from the full /24 accepted", 0, func() bool { return connectedTo(target, v.ID()) })
+	if fromSubnet() != 4 {
+		t.Fatalf("%d non-validators from the /24", fromSubnet())
+	}
+	if got := target.cfg.Metrics.AdmissionsRefused.(*Value).Value(); got < 1 {
+		t.Fatalf("refusals not counted: %v", got)
+	}
+	_ = clients
+}
+
+func ratelimitSubnet(a netip.Addr) string {
+	p, _ := a.Prefix(24)
+	return p.String()
+}
+
+// A peer flooding messages is held to its bucket while three others get all
+// their messages through.
+func TestFloodDoesNotStarveOthers(t *testing.T) {
+	hn := newHarness(t)
+	r := hn.start(0, "127.0.1.1:0", func(c *Config) {
+		c.MsgRate, c.MsgBurst = 10, 300
+		c.RateLimitPenalty = -1 // keep the flooder connected: this test is about fairness
+	})
+	var senders []*node
+	for i := 1; i <= 4; i++ {
+		senders = append(senders, hn.start(i, fmt.Sprintf("127.0.%d.1:0", i+1), func(c *Config) {
+			c.Static = []PeerAddr{r.PeerAddr()}
+			c.Policy = DefaultPolicy
+			c.Policy.OutboundTarget = 0
+		}))
+	}
+	hn.until("all connected", 0, func() bool {
+		return connectedTo(r, senders[0].ID(), senders[1].ID(), senders[2].ID(), senders[3].ID())
+	})
+	flooder, others := senders[0], senders[1:]
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		body := make([]byte, 1024)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if flooder.Send(r.ID(), MsgTransactions, body) != nil {
+				runtime_Gosched()
+			}
+		}
+	}()
+	hn.until("flood under way", 0, func() bool {
+		return r.cfg.Metrics.RateLimitedMessages.(*Value).Value() > 1000
+	})
+	for _, o := range others {
+		for j := range 200 {
+			for o.Send(r.ID(), MsgVote, []byte{byte(j)}) != nil {
+				runtime_Gosched()
+			}
+		}
+	}
+	hn.until("others' 200 messages each", 0, func() bool {
+		for _, o := range others {
+			if r.count(o.ID()) < 200 {
+				return false
+			}
+		}
+		return true
+	})
+	close(stop)
+	wg.Wait()
+	if got := r.count(flooder.ID()); got > 300 {
+		t.Fatalf("flooder delivered %d messages with a burst of 300 and a stopped clock", got)
+	}
+	t.Logf("flooder delivered %d, dropped %v", r.count(flooder.ID()), r.cfg.Metrics.RateLimitedMessages.(*Value).Value())
+}
