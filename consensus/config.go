@@ -94,7 +94,7 @@ type SafetyRules interface {
 	SignTimeout(view, highQCView uint64) ([]byte, error)
 	SignProposal(b *types.BlockHeader, id types.BlockID) ([]byte, error)
 	Recovering() bool
-	EndObservation()
+	EndObservation() error
 	StoredVote() *safety.SignedVote
 	StoredTimeout() *safety.SignedTimeout
 }

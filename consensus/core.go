@@ -241,7 +241,9 @@ func (c *Core) TimerDuration() uint64 { return c.timerDuration() }
 func (c *Core) tick() {
 	if c.recoverUntil != 0 && c.now >= c.recoverUntil {
 		c.recoverUntil = 0
-		c.rules.EndObservation()
+		if err := c.rules.EndObservation(); err != nil {
+			c.Counters.SafetyErrors++
+		}
 	}
 	if c.now >= c.timerAt {
 		c.onLocalTimeout()

@@ -73,6 +73,9 @@ type Record struct {
 	Timeout          *SignedTimeout
 	Proposal         *SignedProposal
 	DAG              DAGRecord
+	// Recovering is set while a key that lost its record is still in the
+	// observation period of §8.4 (it survives restarts until it ends).
+	Recovering bool
 }
 
 // Clone returns a deep copy (stores must not alias the live record).
@@ -150,6 +153,7 @@ func (r *Record) Encode() []byte {
 		w.U64(a.MaxSeq)
 		w.U64(a.Bits)
 	}
+	w.Bool(r.Recovering)
 	return w.Bytes()
 }
 
@@ -193,6 +197,7 @@ func DecodeRecord(b []byte) (*Record, error) {
 	for i := 0; i < n && rd.Err() == nil; i++ {
 		r.DAG.AckWindows = append(r.DAG.AckWindows, AckWindow{Creator: rd.U16(), MaxSeq: rd.U64(), Bits: rd.U64()})
 	}
+	r.Recovering = rd.Bool()
 	if err := rd.Done(); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrRecordDecode, err)
 	}

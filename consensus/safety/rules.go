@@ -89,14 +89,17 @@ func New(cfg Config) (*Rules, error) {
 		if !cfg.Recover {
 			return nil, ErrNoRecord
 		}
-		r.recovering = true
-		r.observing = true
-		rec = &Record{LockedQC: cfg.GenesisQC}
+		rec = &Record{LockedQC: cfg.GenesisQC, Recovering: true}
 		if err := cfg.Store.Save(rec.Clone()); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrStore, err)
 		}
 	} else {
 		rec = rec.Clone()
+	}
+	if rec.Recovering {
+		// a recovery that has not finished observing (possibly across
+		// restarts) continues: the flag is persisted until EndObservation.
+		r.recovering, r.observing = true, true
 	}
 	if cfg.Faults.ForgetLastVoted {
 		rec.LastVotedView, rec.Vote = 0, nil
@@ -157,7 +160,28 @@ func (r *Rules) EnterView(v uint64, viaCert bool) {
 // EndObservation ends the recovery observation period (one maximum view
 // timeout after start, measured by the core's clock). Until then a
 // recovering key signs nothing and every observed view raises V0.
-func (r *Rules) EndObservation() { r.observing = false }
+//
+// Ending it sets V0 := w* + 1 (one view of margin: the lost record may hold a
+// signature in the view after the highest one observed) and persists that
+// floor as last_voted_view and last_proposed_view, clearing the Recovering
+// flag, so a crash after this point restarts with the floor intact.
+func (r *Rules) EndObservation() error {
+	if !r.observing {
+		return nil
+	}
+	r.v0++
+	next := r.rec.Clone()
+	next.LastVotedView = max(next.LastVotedView, r.v0)
+	next.LastProposedView = max(next.LastProposedView, r.v0)
+	next.Recovering = false
+	if err := r.cfg.Store.Save(next.Clone()); err != nil {
+		return fmt.Errorf("%w: %w", ErrStore, err)
+	}
+	r.Counters.Persists++
+	r.rec = next
+	r.observing = false
+	return nil
+}
 
 // Observing reports that the recovery observation period is running.
 func (r *Rules) Observing() bool { return r.observing }

@@ -1,0 +1,58 @@
+package sim
+
+import (
+	"flag"
+	"testing"
+	"time"
+)
+
+var (
+	long     = flag.Bool("long", false, "run thousands of random simulation seeds")
+	seedFlag = flag.Uint64("seed", 0, "replay one random-simulation seed (TestRandom)")
+	seeds    = flag.Int("seeds", 0, "number of random seeds (default 320, -long 5000)")
+)
+
+// runRandom runs one seed and reports a failure with its replay command.
+func runRandom(t *testing.T, seed uint64) (*Sim, error) {
+	t.Helper()
+	cfg := RandomConfig(seed)
+	if seed%25 == 7 && !*long || seed%100 == 7 {
+		cfg.RealCrypto = true // a small subset with real ML-DSA-44 and the wire codec
+	}
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatalf("seed %d: %v", seed, err)
+	}
+	return s, s.Run()
+}
+
+func TestRandom(t *testing.T) {
+	n := 320
+	if *long {
+		n = 5000
+	}
+	if *seeds > 0 {
+		n = *seeds
+	}
+	first := uint64(1)
+	if *seedFlag != 0 {
+		first, n = *seedFlag, 1
+	}
+	start := time.Now()
+	var events, commits uint64
+	for i := range n {
+		seed := first + uint64(i)
+		s, err := runRandom(t, seed)
+		events += s.Stats.Events
+		commits += s.Stats.Commits
+		if err != nil {
+			t.Errorf("seed %d FAILED: %v\n  config: %s\n  replay: go test ./internal/sim -run '^TestRandom$' -seed %d -v",
+				seed, err, s.cfg.Describe(), seed)
+		} else if *seedFlag != 0 || testing.Verbose() && n <= 20 {
+			t.Logf("seed %d ok: %s; heights %d→%d, %d events", seed, s.cfg.Describe(), s.Stats.HeightAtHeal, s.Stats.HeightAtEnd, s.Stats.Events)
+		}
+	}
+	el := time.Since(start)
+	t.Logf("%d seeds (first %d) in %v: %.0f seeds/min, %.0f simulated events/s, %d commits",
+		n, first, el.Round(time.Millisecond), float64(n)/el.Minutes(), float64(events)/el.Seconds(), commits)
+}
