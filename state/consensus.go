@@ -183,7 +183,7 @@ func (s *Store) PutBatch(bt *types.Batch) (types.BatchID, error) {
 		return id, err
 	}
 	s.rw.RLock()
-	rh := s.lastCommitted
+	rh := s.lastCommitted + 1 // the first height that can include it
 	s.rw.RUnlock()
 	b := s.db.NewBatch()
 	defer b.Close()
@@ -301,8 +301,11 @@ func (s *Store) CommitBlocks(proof *CommitProof) ([]types.BlockID, error) {
 // the lowest B1 height ≥ h (a proof commits B1 and its uncommitted ancestors).
 func (s *Store) CommitProof(h uint64) (*CommitProof, error) {
 	s.rw.RLock()
-	lc := s.lastCommitted
+	lc, pb := s.lastCommitted, s.prunedBelow
 	s.rw.RUnlock()
+	if h < pb {
+		return nil, fmt.Errorf("%w: commit proof of height %d (pruned below %d)", ErrPruned, h, pb)
+	}
 	if h > lc {
 		return nil, fmt.Errorf("%w: height %d is not committed (last %d)", ErrNotFound, h, lc)
 	}

@@ -14,8 +14,12 @@ type PruneReport struct {
 	Below      uint64 // heights < Below were pruned
 	Keys       uint64 // keys removed
 	Duration   time.Duration
-	DiskBefore uint64
-	DiskAfter  uint64 // after compaction
+	// LiveBefore and LiveAfter are the bytes of the live sstables (Pebble's
+	// EstimateDiskUsage over the whole keyspace) before pruning and after
+	// the compaction. Files the compaction made obsolete are deleted by
+	// Pebble in the background, so Store.DiskUsage may lag behind.
+	LiveBefore uint64
+	LiveAfter  uint64
 }
 
 // Prune deletes the blocks (and their id index), QCs, committed index
@@ -31,9 +35,9 @@ func (s *Store) Prune(ctx context.Context, below uint64) (*PruneReport, error) {
 	below = min(below, s.lastExecuted)
 	prev := s.prunedBelow
 	s.rw.RUnlock()
-	rep := &PruneReport{Below: below, DiskBefore: s.DiskUsage()}
+	rep := &PruneReport{Below: below, LiveBefore: s.LiveBytes()}
 	if below <= prev {
-		rep.Below, rep.DiskAfter = prev, rep.DiskBefore
+		rep.Below, rep.LiveAfter = prev, rep.LiveBefore
 		return rep, nil
 	}
 	b := s.db.NewBatch()
@@ -109,12 +113,23 @@ func (s *Store) Prune(ctx context.Context, below uint64) (*PruneReport, error) {
 			return nil, fmt.Errorf("state: compact after pruning: %w", err)
 		}
 	}
-	rep.DiskAfter = s.DiskUsage()
+	rep.LiveAfter = s.LiveBytes()
+	s.DiskUsage()
 	rep.Duration = time.Since(start)
 	s.metrics.PruneRuns.Inc()
 	s.metrics.PrunedKeys.Add(float64(rep.Keys))
 	s.metrics.PruneSeconds.Observe(rep.Duration.Seconds())
 	return rep, nil
+}
+
+// LiveBytes is the size of the live sstables (excluding the WAL and files
+// awaiting deletion).
+func (s *Store) LiveBytes() uint64 {
+	n, err := s.db.EstimateDiskUsage([]byte{0}, []byte{0xFF, 0xFF})
+	if err != nil {
+		return 0
+	}
+	return n
 }
 
 // PrunedBelow is the height below which history was pruned (0 = none).
