@@ -161,10 +161,10 @@ func Generate(cfg Config) (*Workload, error) {
 	return w, nil
 }
 
-// Run generates the workload and measures it with clock now. The four
-// passes run one after another over the same blocks: sequential with the
-// digest, Stage B with the digest, then both without it (each of the last
-// two applies the first pass's sealed results between its timed blocks).
+// Run generates the workload and measures it with clock now. Four passes
+// run over the same blocks, interleaved block by block: sequential with the
+// digest, Stage B with the digest, then both without it (those two apply the
+// first pass's sealed results between their timed blocks).
 func Run(cfg Config, now func() time.Time) (*Result, error) {
 	w, err := Generate(cfg)
 	if err != nil {
@@ -188,49 +188,51 @@ func Run(cfg Config, now func() time.Time) (*Result, error) {
 		return nil, err
 	}
 
+	// Passes are interleaved block by block in pairs (sequential, Stage B),
+	// so a burst of load from another process hits both alike and the ratios
+	// hold.
 	type execFn func(*execution.Env, execution.StateView, *execution.Block) (*execution.BlockResult, error)
-	pass := func(run execFn, ref []*execution.BlockResult) ([]*execution.BlockResult, time.Duration, *execution.MemState, error) {
-		st := w.Genesis.Clone()
-		out := make([]*execution.BlockResult, len(w.Blocks))
-		var total time.Duration
+	passes := []struct {
+		run    execFn
+		digest bool // false: apply the sequential pass's sealed result instead
+		st     *execution.MemState
+		res    []*execution.BlockResult
+		total  time.Duration
+	}{{run: seq.Execute, digest: true}, {run: sb.Execute, digest: true}, {run: execution.Run}, {run: sb.Run}}
+	for k := range passes {
+		passes[k].st = w.Genesis.Clone()
+		passes[k].res = make([]*execution.BlockResult, len(w.Blocks))
+	}
+	names := []string{"sequential", "stage B", "sequential (no digest)", "stage B (no digest)"}
+	// Two rounds: with the digest (passes 0, 1), then without (2, 3), each
+	// interleaving its two passes block by block.
+	for _, round := range [][]int{{0, 1}, {2, 3}} {
 		for i := range w.Blocks {
-			t := now()
-			r, err := run(&w.Env, st, &w.Blocks[i])
-			total += now().Sub(t)
-			if err != nil {
-				return nil, 0, nil, fmt.Errorf("block %d: %w", i+1, err)
-			}
-			out[i] = r
-			apply := r
-			if ref != nil {
-				apply = ref[i]
-			}
-			if err := st.Apply(apply); err != nil {
-				return nil, 0, nil, err
+			for _, k := range round {
+				ps := &passes[k]
+				t := now()
+				r, err := ps.run(&w.Env, ps.st, &w.Blocks[i])
+				ps.total += now().Sub(t)
+				if err != nil {
+					return nil, fmt.Errorf("%s, block %d: %w", names[k], i+1, err)
+				}
+				ps.res[i] = r
+				apply := r
+				if !ps.digest {
+					apply = passes[0].res[i]
+				}
+				if err := ps.st.Apply(apply); err != nil {
+					return nil, fmt.Errorf("%s, block %d: %w", names[k], i+1, err)
+				}
 			}
 		}
-		return out, total, st, nil
 	}
 	tps := func(d time.Duration) float64 { return float64(cfg.Txs) / max(d.Seconds(), 1e-9) }
-
-	seqRes, seqT, seqSt, err := pass(seq.Execute, nil)
-	if err != nil {
-		return nil, fmt.Errorf("sequential: %w", err)
-	}
-	sbRes, sbT, sbSt, err := pass(sb.Execute, nil)
-	if err != nil {
-		return nil, fmt.Errorf("stage B: %w", err)
-	}
-	res.Levels = float64(levels) / float64(len(w.Blocks))
-	res.Fallbacks = fallbacks
-	seqRun, seqRunT, _, err := pass(execution.Run, seqRes)
-	if err != nil {
-		return nil, fmt.Errorf("sequential (no digest): %w", err)
-	}
-	sbRun, sbRunT, _, err := pass(sb.Run, seqRes)
-	if err != nil {
-		return nil, fmt.Errorf("stage B (no digest): %w", err)
-	}
+	seqRes, sbRes, seqRun, sbRun := passes[0].res, passes[1].res, passes[2].res, passes[3].res
+	seqSt, sbSt := passes[0].st, passes[1].st
+	seqT, sbT, seqRunT, sbRunT := passes[0].total, passes[1].total, passes[2].total, passes[3].total
+	res.Levels = float64(levels) / float64(2*len(w.Blocks)) // sb ran every block twice
+	res.Fallbacks = fallbacks / 2
 
 	for i := range w.Blocks {
 		if execution.Diff(seqRes[i], sbRes[i]) != "" {
