@@ -11,9 +11,9 @@ import (
 
 // PruneReport describes one pruning pass.
 type PruneReport struct {
-	Below      uint64 // heights < Below were pruned
-	Keys       uint64 // keys removed
-	Duration   time.Duration
+	Below    uint64 // heights < Below were pruned
+	Keys     uint64 // keys removed
+	Duration time.Duration
 	// LiveBefore and LiveAfter are the bytes of the live sstables (Pebble's
 	// EstimateDiskUsage over the whole keyspace) before pruning and after
 	// the compaction. Files the compaction made obsolete are deleted by
