@@ -132,3 +132,7 @@ func metricValue(m prometheus.Metric) float64 {
 	}
 	return 0
 }
+
+func execDigestOf(st *SnapshotState) crypto.Hash {
+	return execution.ExecDigest(st.Height, st.StateDigest, st.ReceiptsRoot, st.TotalBurned, st.MonetaryHash)
+}
