@@ -69,7 +69,7 @@ type Options struct {
 	Dir      string
 	InMemory bool   // Pebble on vfs.NewMem(): the dev profile and tests
 	FS       vfs.FS // overrides the filesystem (tests: vfs.NewCrashableMem)
-	Network  crypto.Network
+	Network  crypto.Network // zero with ReadOnly: the stored chain's
 
 	AccountCacheSize int    // LRU entries (default DefaultAccountCacheSize; < 0 disables)
 	BlockCacheBytes  int64  // Pebble block cache (default DefaultBlockCacheBytes)
@@ -188,7 +188,7 @@ func Open(opts Options) (*Store, error) {
 }
 
 func open(opts Options, allowIncomplete bool) (*Store, error) {
-	if !opts.Network.Valid() {
+	if !opts.Network.Valid() && !(opts.ReadOnly && opts.Network == 0) {
 		return nil, fmt.Errorf("state: invalid network %d", opts.Network)
 	}
 	fs, dir, err := opts.fsAndDir()
@@ -279,6 +279,11 @@ func (s *Store) load(allowIncomplete bool) error {
 	cid, err := decU64(ck, cv)
 	if err != nil {
 		return err
+	}
+	if s.network == 0 { // read-only open of an existing store: adopt its chain
+		if s.network, err = crypto.NetworkByChainID(cid); err != nil {
+			return corrupt(ck, "%v", err)
+		}
 	}
 	if cid != s.network.ChainID() {
 		return fmt.Errorf("%w: store is %#x, node is %#x", ErrChainID, cid, s.network.ChainID())
