@@ -51,6 +51,12 @@ type PayloadValidator interface {
 // Faults are TEST-ONLY fault injections (bug (b) of the simulator's
 // acceptance tests). Production code must leave them zero.
 type Faults struct {
+	// SkipLockCheck disables the safe-node predicate: S2's lock clause
+	// ("extends the locked block or justify_view > locked view") and its
+	// twin in V4 ("justify_view ≥ the TC's maximum high_qc view"). Bug (a).
+	// Only the two together are observable: with V4 intact the lock clause
+	// alone is redundant (see docs/consensus.md).
+	SkipLockCheck bool
 	// CommitNonConsecutive commits B1 without checking that the 3-chain has
 	// consecutive views.
 	CommitNonConsecutive bool

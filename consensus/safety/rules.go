@@ -41,8 +41,6 @@ type Faults struct {
 	// ForgetLastVoted zeroes last_voted_view (and the stored vote) when the
 	// record is loaded: bug (c), "forgetting the last voted view across a restart".
 	ForgetLastVoted bool
-	// SkipLockCheck drops the lock clause of S2: bug (a).
-	SkipLockCheck bool
 }
 
 // Config configures Rules.
@@ -197,7 +195,7 @@ func (r *Rules) SignVote(b *types.BlockHeader, id types.BlockID, currentView uin
 		r.Counters.RefusedV0++
 		return nil, fmt.Errorf("%w: V0 rule (view %d, V0 %d)", ErrConflict, b.View, r.v0)
 	}
-	lockOK := extendsLocked || b.JustifyView > r.rec.LockedQC.View || r.cfg.Faults.SkipLockCheck
+	lockOK := extendsLocked || b.JustifyView > r.rec.LockedQC.View
 	if b.View != currentView || b.View <= r.rec.LastVotedView || !lockOK {
 		r.Counters.RefusedVotes++
 		return nil, fmt.Errorf("%w: vote view %d (current %d, last voted %d, lock %d, extends %v)",

@@ -4,8 +4,47 @@ import (
 	"fmt"
 
 	"github.com/qbind/qbind/consensus"
+	"github.com/qbind/qbind/consensus/safety"
 	"github.com/qbind/qbind/types"
 )
+
+// observedStore lets the checker see every signature a key releases: the
+// safety rules persist each one (S5) before releasing it, including votes
+// a leader delivers to itself, which never appear on the network.
+type observedStore struct {
+	*safety.MemStore
+	c  *Checker
+	nd *Node
+}
+
+func (o observedStore) Save(rec *safety.Record) error {
+	if err := o.MemStore.Save(rec); err != nil {
+		return err
+	}
+	if !o.c.honestKey[o.nd.Val] {
+		return nil
+	}
+	k := func(v uint64) [2]uint64 { return [2]uint64{uint64(o.nd.Val), v} }
+	if v := rec.Vote; v != nil {
+		if prev, ok := o.c.votes[k(v.View)]; ok && prev != v.BlockID {
+			o.c.fail("honest key %d signed two votes in view %d (%s, %s)", o.nd.Val, v.View, prev, v.BlockID)
+		}
+		o.c.votes[k(v.View)] = v.BlockID
+	}
+	if p := rec.Proposal; p != nil {
+		if prev, ok := o.c.props[k(p.View)]; ok && prev != p.BlockID {
+			o.c.fail("honest key %d signed two proposals in view %d", o.nd.Val, p.View)
+		}
+		o.c.props[k(p.View)] = p.BlockID
+	}
+	if t := rec.Timeout; t != nil {
+		if prev, ok := o.c.timeouts[k(t.View)]; ok && prev != t.HighQCView && !o.c.recovered[o.nd.Val] {
+			o.c.fail("honest key %d signed two timeouts in view %d", o.nd.Val, t.View)
+		}
+		o.c.timeouts[k(t.View)] = t.HighQCView
+	}
+	return nil
+}
 
 // Checker holds the safety invariants, checked as every action is performed.
 type Checker struct {
@@ -117,4 +156,29 @@ func (c *Checker) maxHonestHeight() uint64 {
 		}
 	}
 	return m
+}
+
+// proof checks an honest commit's proof (§8.5): B1 ← B2 ← B3 hash-linked with
+// consecutive views, QC(B3) for B3, B1 the last committed block.
+func (c *Checker) proof(nd *Node, a consensus.Commit) {
+	if !nd.Honest || len(a.Blocks) == 0 {
+		return
+	}
+	h := a.Proof.Headers
+	b1, b2, b3 := &h[0], &h[1], &h[2]
+	switch {
+	case a.Blocks[len(a.Blocks)-1].Header.ID() != b1.ID():
+		c.fail("instance %d: commit proof's B1 is not the last committed block", nd.Inst)
+	case b2.ParentID != b1.ID() || b3.ParentID != b2.ID():
+		c.fail("instance %d: commit proof blocks are not hash-linked", nd.Inst)
+	case b2.View != b1.View+1 || b3.View != b2.View+1:
+		c.fail("instance %d: commit at height %d without consecutive views (%d, %d, %d)", nd.Inst, b1.Height, b1.View, b2.View, b3.View)
+	case a.Proof.QC.BlockID != b3.ID() || a.Proof.QC.View != b3.View:
+		c.fail("instance %d: commit proof QC does not certify B3", nd.Inst)
+	}
+	if c.Err() == nil {
+		if err := nd.verifier.VerifySyncInfo(&types.SyncInfo{HighQC: a.Proof.QC}); err != nil {
+			c.fail("instance %d: commit proof QC does not verify: %v", nd.Inst, err)
+		}
+	}
 }

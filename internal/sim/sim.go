@@ -38,6 +38,11 @@ type Config struct {
 	DropRate, DupRate                              float64
 	DurationMs                                     uint64
 
+	// Drop is a network adversary: it sees every message (consensus
+	// messages, block requests and responses) and drops those it returns
+	// true for. It does not make any node faulty.
+	Drop func(s *Sim, fromInst, toInst int, msg any) bool
+
 	Twins     []int          // validators that run as two instances sharing one key
 	Crashed   []int          // validators down for the whole run
 	Byzantine map[int]Filter // instance → scripted outbound filter
@@ -264,7 +269,7 @@ func (s *Sim) push(e *event) {
 func (s *Sim) boot(nd *Node, recover bool) error {
 	nd.gen++
 	nd.timerGen++
-	rules, err := safety.New(safety.Config{Network: simNetwork, Store: nd.Store, Signer: signerFunc(s.scheme.signer(int(nd.Val))),
+	rules, err := safety.New(safety.Config{Network: simNetwork, Store: observedStore{nd.Store, s.Check, nd}, Signer: signerFunc(s.scheme.signer(int(nd.Val))),
 		Recover: recover, GenesisQC: types.GenesisQC(s.gid), Faults: s.cfg.SafetyFaults})
 	if err != nil {
 		return err
@@ -547,6 +552,7 @@ func (s *Sim) perform(nd *Node, a consensus.Action) {
 		nd.diskQC = a.QC
 	case consensus.Commit:
 		nd.synced, nd.syncedQC = len(nd.diskLog), nd.diskQC // the state commit fsyncs
+		s.Check.proof(nd, a)
 		for _, p := range a.Blocks {
 			s.Check.commit(nd, p)
 			if t, ok := s.proposedAt[p.Header.ID()]; ok && nd.Honest {
@@ -595,7 +601,8 @@ func (s *Sim) sendTo(nd *Node, to uint16, msg consensus.Message) {
 // send schedules a network delivery with delay, drop and duplication.
 func (s *Sim) send(nd *Node, inst int, kind evKind, msg any) {
 	s.Stats.Messages++
-	if !s.connected(nd.Inst, inst) || s.rng.Float64() < s.cfg.DropRate {
+	if !s.connected(nd.Inst, inst) || s.rng.Float64() < s.cfg.DropRate ||
+		(s.cfg.Drop != nil && s.cfg.Drop(s, nd.Inst, inst, msg)) {
 		s.Stats.Dropped++
 		return
 	}
@@ -627,3 +634,25 @@ func (c Config) Describe() string {
 
 // Instances of validator v.
 func (s *Sim) Instances(v int) []*Node { return slices.Clone(s.byVal[v]) }
+
+// ForgeProposal builds a proposal for header h signed with validator val's
+// key, bypassing any safety rule (Byzantine scripts).
+func (s *Sim) ForgeProposal(val int, h types.BlockHeader, justify types.QC, tc *types.TC, sync types.SyncInfo) *types.Proposal {
+	sig, _ := s.scheme.signer(val)(types.ProposalSigningBytes(simNetwork, h.ID()))
+	return &types.Proposal{Header: h, Justify: justify, LastTC: tc, Sync: sync, Signature: sig}
+}
+
+// ForgeVote builds a vote signed with validator val's key.
+func (s *Sim) ForgeVote(val int, view uint64, id types.BlockID, sync types.SyncInfo) *types.Vote {
+	sig, _ := s.scheme.signer(val)(types.VoteSigningBytes(simNetwork, view, id))
+	return &types.Vote{View: view, BlockID: id, Voter: uint16(val), Signature: sig, Sync: sync}
+}
+
+// Inject sends msg from instance from to instance to through the network
+// (no filter): Byzantine scripts use it for delayed or extra messages.
+func (s *Sim) Inject(from, to int, msg consensus.Message) {
+	s.send(s.Nodes[from], to, evDeliver, s.encode(msg))
+}
+
+// Genesis is G.
+func (s *Sim) Genesis() types.BlockHeader { return s.genesis }
