@@ -67,8 +67,8 @@ type Options struct {
 	// Dir is the data directory (ignored with InMemory or FS set: then it
 	// names the directory inside FS, default "db").
 	Dir      string
-	InMemory bool   // Pebble on vfs.NewMem(): the dev profile and tests
-	FS       vfs.FS // overrides the filesystem (tests: vfs.NewCrashableMem)
+	InMemory bool           // Pebble on vfs.NewMem(): the dev profile and tests
+	FS       vfs.FS         // overrides the filesystem (tests: vfs.NewCrashableMem)
 	Network  crypto.Network // zero with ReadOnly: the stored chain's
 
 	AccountCacheSize int    // LRU entries (default DefaultAccountCacheSize; < 0 disables)
