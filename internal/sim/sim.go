@@ -34,9 +34,9 @@ type Config struct {
 	RealCrypto bool // ML-DSA-44 signatures and a wire encode/decode round trip
 
 	BaseTimeoutMs, MaxTimeoutMs, MaxBlockIntervalMs uint64
-	MinDelayMs, MaxDelayMs, JitterMs               uint64 // per-link base delay in [Min,Max], plus jitter
-	DropRate, DupRate                              float64
-	DurationMs                                     uint64
+	MinDelayMs, MaxDelayMs, JitterMs                uint64 // per-link base delay in [Min,Max], plus jitter
+	DropRate, DupRate                               float64
+	DurationMs                                      uint64
 
 	// Drop is a network adversary: it sees every message (consensus
 	// messages, block requests and responses) and drops those it returns
@@ -156,22 +156,22 @@ type Stats struct {
 
 // Sim is one simulation run.
 type Sim struct {
-	cfg     Config
-	rng     *rand.Rand
-	now     uint64
-	seq     uint64
-	q       eventQueue
-	Nodes   []*Node
-	byVal   [][]*Node
-	vs      *types.ValidatorSet
-	genesis types.BlockHeader
-	gid     types.BlockID
-	scheme  scheme
-	link    [][]uint64
-	group   []int
-	app     App
-	Check   *Checker
-	Stats   Stats
+	cfg        Config
+	rng        *rand.Rand
+	now        uint64
+	seq        uint64
+	q          eventQueue
+	Nodes      []*Node
+	byVal      [][]*Node
+	vs         *types.ValidatorSet
+	genesis    types.BlockHeader
+	gid        types.BlockID
+	scheme     scheme
+	link       [][]uint64
+	group      []int
+	app        App
+	Check      *Checker
+	Stats      Stats
 	proposedAt map[types.BlockID]uint64
 }
 
