@@ -69,9 +69,11 @@ func (c Config) withDefaults() Config {
 	d(&c.BaseTimeoutMs, 200)
 	d(&c.MaxTimeoutMs, 1600)
 	d(&c.MaxBlockIntervalMs, 50)
-	d(&c.MinDelayMs, 2)
-	d(&c.MaxDelayMs, 20)
-	d(&c.JitterMs, 10)
+	if c.MaxDelayMs == 0 { // delays unspecified: 2–20 ms per link plus up to 10 ms jitter
+		c.MinDelayMs, c.MaxDelayMs = max(c.MinDelayMs, 2), 20
+		d(&c.JitterMs, 10)
+	}
+	c.MinDelayMs = min(c.MinDelayMs, c.MaxDelayMs)
 	d(&c.DurationMs, 10000)
 	return c
 }
