@@ -1,0 +1,665 @@
+package dag
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/qbind/qbind/crypto"
+	"github.com/qbind/qbind/mempool"
+	"github.com/qbind/qbind/types"
+)
+
+// body is a batch this node holds (or is storing).
+type body struct {
+	b           *types.Batch
+	id          types.BatchID
+	ids         []types.TxID
+	stored      bool   // durable
+	ackPending  bool   // ack once stored
+	ack         []byte // our ack signature, to re-send
+	committedAt uint64 // height it was committed at (0: not)
+}
+
+// ownBatch is one of this node's batches while pending.
+type ownBatch struct {
+	b        *types.Batch
+	id       types.BatchID
+	ids      []types.TxID
+	acks     map[uint16]*types.BatchAck
+	cert     *types.BatchCertificate
+	lastSend uint64
+}
+
+// certEntry is a verified certificate.
+type certEntry struct {
+	c           *types.BatchCertificate
+	id          types.BatchID
+	quorum      bool   // verified with a quorum (else creator-only, mode off)
+	committedAt uint64 // 0: not committed
+}
+
+type fetchState struct {
+	header   types.BatchHeader
+	signers  []uint16 // candidates (signers, then the creator), in ask order
+	asked    int      // signers[:asked] were asked
+	deadline uint64
+}
+
+// Core is the DAG availability core: batch builder, batch validation and
+// acks, certificates, fetch-on-miss planning, the eligible set and V7. It is
+// single-threaded and does no I/O: Step takes an event and returns actions;
+// ValidatePayload and BuildPayload are called synchronously by consensus
+// (their follow-up actions are taken with TakeActions). It reads and marks
+// the mempool it is given (the node's own pool; nil for a node that never
+// creates batches).
+type Core struct {
+	cfg       Config
+	pool      mempool.Mempool
+	now       uint64
+	committed uint64
+	nextSeq   uint64
+	timerAt   uint64
+
+	own      map[uint64]*ownBatch // by seq
+	ownByID  map[types.BatchID]*ownBatch
+	bodies   map[types.BatchID]*body
+	seen     map[uint16]map[uint64]types.BatchID // first batch seen per (creator, seq), within the window
+	ackMax   map[uint16]uint64
+	ackedPen map[uint16]map[types.BatchID]uint64 // creator → batches this node acked that are pending → expiry
+	certs    map[types.BatchID]*certEntry
+	commIdx  map[types.BatchID]uint64 // batch_id → committed height, last BATCH_TTL heights
+	commAt   map[uint64][]types.BatchID
+	fetches  map[types.BatchID]*fetchState
+
+	waiting   bool
+	waitStart uint64
+
+	out     []Action
+	Metrics Metrics
+}
+
+// New returns a core at committed height committed (0 for a fresh chain).
+// Its next seq is 1 + the signer's highest recorded seq, or 1 without a
+// record (raised by every own certificate or committed batch seen, §7).
+func New(cfg Config, pool mempool.Mempool, committed uint64) (*Core, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	c := &Core{
+		cfg: cfg, pool: pool, committed: committed, nextSeq: 1,
+		own: map[uint64]*ownBatch{}, ownByID: map[types.BatchID]*ownBatch{}, bodies: map[types.BatchID]*body{},
+		seen: map[uint16]map[uint64]types.BatchID{}, ackMax: map[uint16]uint64{},
+		ackedPen: map[uint16]map[types.BatchID]uint64{}, certs: map[types.BatchID]*certEntry{},
+		commIdx: map[types.BatchID]uint64{}, commAt: map[uint64][]types.BatchID{}, fetches: map[types.BatchID]*fetchState{},
+	}
+	if s, ok := cfg.Signer.HighestBatchSeq(cfg.Epoch); ok {
+		c.nextSeq = s + 1
+	}
+	c.Metrics.init()
+	return c, nil
+}
+
+// NextSeq is the seq the next own batch gets.
+func (c *Core) NextSeq() uint64 { return c.nextSeq }
+
+// CommittedHeight is the last height delivered by Committed.
+func (c *Core) CommittedHeight() uint64 { return c.committed }
+
+// HasBody reports whether the node holds the body of id (stored or being stored).
+func (c *Core) HasBody(id types.BatchID) bool { return c.bodies[id] != nil }
+
+// Body returns a held body, or nil.
+func (c *Core) Body(id types.BatchID) *types.Batch {
+	if b := c.bodies[id]; b != nil {
+		return b.b
+	}
+	return nil
+}
+
+// Cert returns a verified certificate, or nil.
+func (c *Core) Cert(id types.BatchID) *types.BatchCertificate {
+	if e := c.certs[id]; e != nil {
+		return e.c
+	}
+	return nil
+}
+
+// PendingOwn is the number of own pending batches.
+func (c *Core) PendingOwn() int { return len(c.own) }
+
+// TakeActions returns and clears actions queued outside Step (by
+// ValidatePayload's fetches).
+func (c *Core) TakeActions() []Action {
+	out := c.out
+	c.out = nil
+	return out
+}
+
+func (c *Core) emit(a Action) { c.out = append(c.out, a) }
+
+func (c *Core) net() crypto.Network { return c.cfg.Network }
+
+func (c *Core) n() int { return c.cfg.Validators.Len() }
+
+// Step processes one event and returns the actions to perform in order.
+func (c *Core) Step(ev Event) []Action {
+	switch e := ev.(type) {
+	case Tick:
+		c.now = max(c.now, e.NowMs)
+		c.onTick()
+	case RecvBatch:
+		c.onBatch(e.From, e.Batch)
+	case StoreDone:
+		c.onStored(e.ID)
+	case RecvAck:
+		c.onAck(e.Ack)
+	case RecvCert:
+		c.onCert(e.Cert)
+	case RecvFetchRequest:
+		if b := c.bodies[e.Req.ID]; b != nil && b.stored {
+			c.Metrics.FetchServed++
+			c.emit(Send{To: e.From, Msg: &FetchResponse{Batch: b.b}})
+		}
+	case RecvFetchResponse:
+		c.onFetched(e.Resp.Batch)
+	case Committed:
+		c.onCommitted(e.Block)
+	default:
+		panic(fmt.Sprintf("dag: unknown event %T", ev))
+	}
+	c.armTimer()
+	return c.TakeActions()
+}
+
+// ---- batch receipt and acks ------------------------------------------------
+
+func (c *Core) reject(err error) error {
+	c.Metrics.BatchRejected[Reason(err)]++
+	return err
+}
+
+// CheckBatch runs the §7 ack checks on a received batch without changing
+// state; it returns the tx ids on success.
+func (c *Core) CheckBatch(b *types.Batch) ([]types.TxID, error) {
+	h := &b.Header
+	p := &c.cfg.Params
+	switch {
+	case h.Epoch != c.cfg.Epoch:
+		return nil, ErrWrongEpoch
+	case int(h.Creator) >= c.n():
+		return nil, ErrUnknownCreator
+	case h.Creator == c.cfg.Self:
+		return nil, ErrOwnBatch
+	case len(b.Txs) == 0 || h.TxCount == 0:
+		return nil, ErrEmptyBatch
+	case len(b.Txs) > c.cfg.MaxBatchTxs || int(h.TxCount) > c.cfg.MaxBatchTxs:
+		return nil, ErrTooManyTxs
+	case encodedSize(b) > c.cfg.MaxBatchBytes:
+		return nil, ErrBatchTooLarge
+	case p.GasEnabled && h.GasSum > p.BlockGasLimit/2:
+		return nil, ErrGasCap
+	case !(c.committed < h.ExpiryHeight && h.ExpiryHeight <= c.committed+p.BatchTTL):
+		return nil, fmt.Errorf("%w: expiry %d, committed %d", ErrExpiry, h.ExpiryHeight, c.committed)
+	}
+	if mx := c.ackMax[h.Creator]; mx >= AckWindow && h.Seq <= mx-AckWindow {
+		return nil, ErrAckWindow
+	}
+	id := h.ID(c.net())
+	if prev, ok := c.seen[h.Creator][h.Seq]; ok && prev != id {
+		return nil, ErrEquivocation
+	}
+	if len(c.ackedPen[h.Creator]) >= int(p.MaxPending) {
+		return nil, ErrPendingQuota
+	}
+	if err := c.cfg.Verifier.VerifyBatchSig(b); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadBatchSig, err)
+	}
+	return c.checkTxs(b)
+}
+
+// checkTxs checks every tx's stateless validity, the per-sender cap,
+// duplicates, gas_sum and tx_root.
+func (c *Core) checkTxs(b *types.Batch) ([]types.TxID, error) {
+	ids := make([]types.TxID, len(b.Txs))
+	perSender := map[types.AccountID]int{}
+	seen := make(map[types.TxID]struct{}, len(b.Txs))
+	var gas uint64
+	for i, raw := range b.Txs {
+		ct, err := c.cfg.Verifier.CheckTx(raw)
+		if err != nil {
+			return nil, fmt.Errorf("%w: tx %d: %w", ErrBadTx, i, err)
+		}
+		if perSender[ct.Sender]++; perSender[ct.Sender] > c.cfg.MaxBatchTxsSender {
+			return nil, ErrSenderCap
+		}
+		if _, dup := seen[ct.ID]; dup {
+			return nil, ErrDuplicateTx
+		}
+		seen[ct.ID] = struct{}{}
+		ids[i] = ct.ID
+		gas += ct.IntrinsicGas
+	}
+	if gas != b.Header.GasSum {
+		return nil, fmt.Errorf("%w: header %d, txs %d", ErrGasSum, b.Header.GasSum, gas)
+	}
+	if err := b.CheckRoot(c.net(), ids); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrTxRoot, err)
+	}
+	return ids, nil
+}
+
+func encodedSize(b *types.Batch) int {
+	n := types.BatchHeaderSize + len(b.Signature) + 4
+	for _, tx := range b.Txs {
+		n += 4 + len(tx)
+	}
+	return n
+}
+
+func (c *Core) onBatch(from uint16, b *types.Batch) {
+	id := b.Header.ID(c.net())
+	if have := c.bodies[id]; have != nil {
+		if have.ack != nil && from == b.Header.Creator {
+			c.emit(Send{To: b.Header.Creator, Msg: &types.BatchAck{BatchID: id, Signer: c.cfg.Self, Signature: have.ack}})
+		}
+		return
+	}
+	if e := c.certs[id]; e != nil {
+		// Certified already: the body is welcome without the ack checks.
+		c.onFetched(b)
+		return
+	}
+	ids, err := c.CheckBatch(b)
+	if err != nil {
+		c.reject(err)
+		if errors.Is(err, ErrEquivocation) {
+			c.Metrics.Equivocations++
+			c.emit(Equivocation{Creator: b.Header.Creator, Seq: b.Header.Seq, A: c.seen[b.Header.Creator][b.Header.Seq], B: id})
+		}
+		return
+	}
+	h := b.Header
+	if c.seen[h.Creator] == nil {
+		c.seen[h.Creator] = map[uint64]types.BatchID{}
+	}
+	c.seen[h.Creator][h.Seq] = id
+	c.bodies[id] = &body{b: b, id: id, ids: ids, ackPending: true}
+	c.emit(Store{ID: id, Batch: b})
+}
+
+func (c *Core) onStored(id types.BatchID) {
+	bd := c.bodies[id]
+	if bd == nil || bd.stored {
+		return
+	}
+	bd.stored = true
+	if f := c.fetches[id]; f != nil {
+		delete(c.fetches, id)
+	}
+	if !bd.ackPending {
+		return
+	}
+	bd.ackPending = false
+	h := bd.b.Header
+	if h.ExpiryHeight <= c.committed || bd.committedAt != 0 {
+		return // expired or committed while storing: an ack is useless
+	}
+	sig, err := c.cfg.Signer.SignAck(h.Creator, h.Seq, id)
+	if err != nil {
+		c.Metrics.SignerConflicts++
+		c.reject(fmt.Errorf("%w: %w", ErrSignerConflict, err))
+		return
+	}
+	bd.ack = sig
+	c.ackMax[h.Creator] = max(c.ackMax[h.Creator], h.Seq)
+	c.pruneSeen(h.Creator)
+	if c.ackedPen[h.Creator] == nil {
+		c.ackedPen[h.Creator] = map[types.BatchID]uint64{}
+	}
+	c.ackedPen[h.Creator][id] = h.ExpiryHeight
+	ack := &types.BatchAck{BatchID: id, Signer: c.cfg.Self, Signature: sig}
+	c.Metrics.AcksSent++
+	if h.Creator == c.cfg.Self {
+		c.onAck(ack)
+		return
+	}
+	c.emit(Send{To: h.Creator, Msg: ack})
+}
+
+func (c *Core) pruneSeen(creator uint16) {
+	mx := c.ackMax[creator]
+	if mx < AckWindow {
+		return
+	}
+	for s := range c.seen[creator] {
+		if s <= mx-AckWindow {
+			delete(c.seen[creator], s)
+		}
+	}
+}
+
+func (c *Core) onAck(a *types.BatchAck) {
+	ob := c.ownByID[a.BatchID]
+	if ob == nil || ob.cert != nil || ob.acks[a.Signer] != nil {
+		return
+	}
+	if a.Signer != c.cfg.Self {
+		if err := c.cfg.Verifier.VerifyAck(a); err != nil {
+			c.Metrics.AckRejected++
+			return
+		}
+	}
+	c.Metrics.AcksReceived++
+	ob.acks[a.Signer] = a
+	var power uint64
+	for s := range ob.acks {
+		power += c.cfg.Validators.Get(int(s)).Power
+	}
+	creatorOnly := c.cfg.Coupling == CouplingOff && ob.acks[c.cfg.Self] != nil
+	if !c.cfg.Validators.IsQuorum(power) && !creatorOnly {
+		return
+	}
+	acks := make([]*types.BatchAck, 0, len(ob.acks))
+	for _, s := range slices.Sorted(maps.Keys(ob.acks)) {
+		acks = append(acks, ob.acks[s])
+	}
+	cert := types.NewBatchCertificate(ob.b.Header, c.n(), acks)
+	ob.cert = cert
+	c.Metrics.CertsFormed++
+	c.certs[ob.id] = &certEntry{c: cert, id: ob.id, quorum: c.cfg.Validators.IsQuorum(power)}
+	c.emit(Broadcast{Msg: cert})
+	c.emit(PayloadAvailable{})
+}
+
+// ---- certificates and fetch-on-miss -----------------------------------------
+
+// verifyCert verifies c once per batch id (the cache is the certs map);
+// it returns the entry.
+func (c *Core) verifyCert(cert *types.BatchCertificate) (*certEntry, error) {
+	id := cert.BatchID(c.net())
+	if e := c.certs[id]; e != nil && (e.quorum || c.cfg.Coupling == CouplingOff) {
+		c.Metrics.CertCacheHits++
+		return e, nil
+	}
+	if cert.Header.Epoch != c.cfg.Epoch || int(cert.Header.Creator) >= c.n() {
+		return nil, ErrBadCertificate
+	}
+	c.Metrics.CertVerifies++
+	quorum := true
+	if err := c.cfg.Verifier.VerifyCert(cert, false); err != nil {
+		if c.cfg.Coupling != CouplingOff {
+			return nil, fmt.Errorf("%w: %w", ErrBadCertificate, err)
+		}
+		if err := c.cfg.Verifier.VerifyCert(cert, true); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrBadCertificate, err)
+		}
+		quorum = false
+	}
+	e := c.certs[id]
+	if e == nil {
+		e = &certEntry{c: cert, id: id}
+		c.certs[id] = e
+	}
+	e.quorum = e.quorum || quorum
+	if commH, ok := c.commIdx[id]; ok {
+		e.committedAt = commH
+	}
+	if cert.Header.Creator == c.cfg.Self && cert.Header.Seq >= c.nextSeq {
+		c.nextSeq = cert.Header.Seq + 1
+	}
+	return e, nil
+}
+
+func (c *Core) onCert(cert *types.BatchCertificate) {
+	c.Metrics.CertsReceived++
+	if cert.Header.ExpiryHeight <= c.committed {
+		return
+	}
+	e, err := c.verifyCert(cert)
+	if err != nil {
+		c.Metrics.CertRejected++
+		return
+	}
+	if c.bodies[e.id] == nil {
+		c.startFetch(cert.Header, cert.Signers)
+	}
+	if e.committedAt == 0 {
+		c.emit(PayloadAvailable{})
+	}
+}
+
+// FetchTargets lists who to ask for a body, in order: the signers (other
+// than self) in index order from creator+1, then the creator. The first
+// request goes to a prefix holding more than f power (§7).
+func (c *Core) fetchTargets(h types.BatchHeader, signers types.Bitmap) []uint16 {
+	n := c.n()
+	var out []uint16
+	for k := 1; k <= n; k++ {
+		i := (int(h.Creator) + k) % n
+		if i != int(c.cfg.Self) && signers.Has(i) && i != int(h.Creator) {
+			out = append(out, uint16(i))
+		}
+	}
+	if h.Creator != c.cfg.Self {
+		out = append(out, h.Creator)
+	}
+	return out
+}
+
+func (c *Core) startFetch(h types.BatchHeader, signers types.Bitmap) {
+	id := h.ID(c.net())
+	if c.fetches[id] != nil || c.bodies[id] != nil {
+		return
+	}
+	f := &fetchState{header: h, signers: c.fetchTargets(h, signers)}
+	c.fetches[id] = f
+	c.askMore(id, f)
+}
+
+// askMore sends the request to the next targets until more than f power
+// was asked in this round (then to everyone again from the start).
+func (c *Core) askMore(id types.BatchID, f *fetchState) {
+	if len(f.signers) == 0 {
+		return
+	}
+	if f.asked >= len(f.signers) {
+		f.asked = 0
+	}
+	var power uint64
+	for f.asked < len(f.signers) && power <= c.cfg.Validators.F() {
+		to := f.signers[f.asked]
+		power += c.cfg.Validators.Get(int(to)).Power
+		f.asked++
+		c.Metrics.FetchRequests++
+		c.emit(Send{To: to, Msg: &FetchRequest{ID: id}})
+	}
+	f.deadline = c.now + c.cfg.FetchTimeoutMs
+}
+
+// onFetched accepts a body for a known certificate: same header (the id is
+// the hash of the header), tx_root and every tx signature verify, and the
+// creator's signature verifies.
+func (c *Core) onFetched(b *types.Batch) {
+	id := b.Header.ID(c.net())
+	f := c.fetches[id]
+	e := c.certs[id]
+	if c.bodies[id] != nil || (f == nil && e == nil) {
+		return
+	}
+	if err := c.cfg.Verifier.VerifyBatchSig(b); err != nil {
+		c.Metrics.FetchRejected++
+		return
+	}
+	ids, err := c.checkTxs(b)
+	if err != nil || len(b.Txs) == 0 {
+		c.Metrics.FetchRejected++
+		return
+	}
+	c.Metrics.FetchAccepted++
+	bd := &body{b: b, id: id, ids: ids}
+	if h, ok := c.commIdx[id]; ok {
+		bd.committedAt = h
+	}
+	c.bodies[id] = bd
+	c.emit(Store{ID: id, Batch: b})
+}
+
+// ---- builder ------------------------------------------------------------------
+
+func (c *Core) onTick() {
+	c.build()
+	// Re-send uncertified pending batches to validators that have not acked.
+	for _, seq := range slices.Sorted(maps.Keys(c.own)) {
+		ob := c.own[seq]
+		if ob.cert != nil || c.now < ob.lastSend+c.cfg.ResendMs {
+			continue
+		}
+		ob.lastSend = c.now
+		c.Metrics.Resends++
+		for i := range c.n() {
+			if uint16(i) != c.cfg.Self && ob.acks[uint16(i)] == nil {
+				c.emit(Send{To: uint16(i), Msg: ob.b})
+			}
+		}
+	}
+	for _, id := range sortedIDs(c.fetches) {
+		if f := c.fetches[id]; c.now >= f.deadline {
+			c.askMore(id, f)
+		}
+	}
+}
+
+func sortedIDs[V any](m map[types.BatchID]V) []types.BatchID {
+	ids := slices.Collect(maps.Keys(m))
+	slices.SortFunc(ids, func(a, b types.BatchID) int { return compare(a[:], b[:]) })
+	return ids
+}
+
+func compare(a, b []byte) int {
+	for i := range a {
+		if a[i] != b[i] {
+			return int(a[i]) - int(b[i])
+		}
+	}
+	return 0
+}
+
+// build cuts batches from the pool while the cut rule holds and the
+// MAX_PENDING quota allows.
+func (c *Core) build() {
+	if !c.cfg.Creator || c.pool == nil {
+		return
+	}
+	p := &c.cfg.Params
+	for {
+		if len(c.own) >= int(p.MaxPending) {
+			c.Metrics.QuotaFull++
+			return
+		}
+		var (
+			txs       [][]byte
+			ids       []types.TxID
+			gas       uint64
+			size      = types.BatchHeaderSize + crypto.MLDSA44SignatureSize + 4
+			perSender = map[types.AccountID]int{}
+			full      bool
+		)
+		gasCap := p.BlockGasLimit / 2
+		c.pool.Iterate(func(e *mempool.Entry) mempool.Verdict {
+			ct := e.Tx
+			if len(txs) >= c.cfg.MaxBatchTxs {
+				full = true
+				return mempool.Stop
+			}
+			if perSender[ct.Sender] >= c.cfg.MaxBatchTxsSender {
+				return mempool.SkipSender
+			}
+			if size+4+len(ct.Raw) > c.cfg.MaxBatchBytes {
+				full = true
+				return mempool.SkipSender
+			}
+			if p.GasEnabled && gas+ct.IntrinsicGas > gasCap {
+				full = true
+				return mempool.SkipSender
+			}
+			perSender[ct.Sender]++
+			txs = append(txs, ct.Raw)
+			ids = append(ids, ct.ID)
+			gas += ct.IntrinsicGas
+			size += 4 + len(ct.Raw)
+			return mempool.Take
+		})
+		if len(txs) == 0 {
+			c.waiting = false
+			return
+		}
+		if !c.waiting {
+			c.waiting, c.waitStart = true, c.now
+		}
+		cut := full || len(txs) >= c.cfg.MaxBatchTxs || (p.GasEnabled && gas >= p.BlockGasLimit/4) ||
+			c.now >= c.waitStart+c.cfg.MaxWaitMs
+		if !cut {
+			return
+		}
+		if !c.cutBatch(txs, ids, gas) {
+			return
+		}
+		c.waiting = false
+	}
+}
+
+func (c *Core) cutBatch(txs [][]byte, ids []types.TxID, gas uint64) bool {
+	p := &c.cfg.Params
+	h := types.BatchHeader{
+		Epoch: c.cfg.Epoch, Creator: c.cfg.Self, Seq: c.nextSeq,
+		ExpiryHeight: c.committed + p.BatchTTL - p.BatchExpirySlack,
+		TxCount:      uint32(len(txs)), GasSum: gas, TxRoot: types.TxRoot(ids),
+	}
+	sig, err := c.cfg.Signer.SignBatch(h)
+	if err != nil {
+		// The guard holds this seq for another batch (e.g. after a lost
+		// data dir): skip the seq.
+		c.Metrics.SignerConflicts++
+		c.nextSeq++
+		return false
+	}
+	c.nextSeq++
+	b := &types.Batch{Header: h, Signature: sig, Txs: txs}
+	id := h.ID(c.net())
+	ob := &ownBatch{b: b, id: id, ids: ids, acks: map[uint16]*types.BatchAck{}, lastSend: c.now}
+	c.own[h.Seq] = ob
+	c.ownByID[id] = ob
+	c.pool.MarkBatched(ids)
+	c.bodies[id] = &body{b: b, id: id, ids: ids, ackPending: true}
+	c.Metrics.BatchesCreated++
+	c.emit(Store{ID: id, Batch: b})
+	c.emit(Broadcast{Msg: b})
+	return true
+}
+
+func (c *Core) armTimer() {
+	var at uint64
+	set := func(t uint64) {
+		if at == 0 || t < at {
+			at = t
+		}
+	}
+	if c.waiting {
+		set(c.waitStart + c.cfg.MaxWaitMs)
+	}
+	for _, ob := range c.own {
+		if ob.cert == nil {
+			set(ob.lastSend + c.cfg.ResendMs)
+		}
+	}
+	for _, f := range c.fetches {
+		set(f.deadline)
+	}
+	if at != 0 && at != c.timerAt {
+		c.timerAt = at
+		c.emit(SetTimer{AtMs: max(at, c.now)})
+	}
+}

@@ -1,0 +1,461 @@
+package dag
+
+import (
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/qbind/qbind/crypto"
+	"github.com/qbind/qbind/types"
+)
+
+// feed puts sender s's txs [from, to) into node's pool.
+func (tn *tnet) feed(node, s, from, to int) {
+	for n := from; n < to; n++ {
+		tn.addTx(node, signedTxs()[s][n])
+	}
+	// The driver ticks the core after admitting (starts the max wait).
+	tn.step(node, Tick{NowMs: tn.now})
+	tn.run()
+}
+
+func TestCertifiedBatchesReachCommit(t *testing.T) {
+	tn := newNet(t, 4, CouplingEnforce, nil)
+	for i := range 4 {
+		tn.feed(i, i, 0, 3)
+	}
+	tn.tick(10) // below the max wait: nothing cut yet
+	if tn.nodes[0].core.Metrics.BatchesCreated != 0 {
+		t.Fatal("batch cut before the max wait")
+	}
+	tn.tick(60)
+	for i, nd := range tn.nodes {
+		if nd.core.Metrics.BatchesCreated != 1 || nd.core.Metrics.CertsFormed != 1 {
+			t.Fatalf("node %d: created %d certified %d", i, nd.core.Metrics.BatchesCreated, nd.core.Metrics.CertsFormed)
+		}
+		if !nd.core.Ready() {
+			t.Fatalf("node %d not ready", i)
+		}
+		if got := len(nd.pool.Ordered(0)); got != 0 {
+			t.Fatalf("node %d: %d txs still batchable", i, got)
+		}
+	}
+	p := tn.commit(1, 1, nil) // leader(1) = 1: creators from 2
+	if len(p.Payload) != 4 {
+		t.Fatalf("payload %d certs", len(p.Payload))
+	}
+	var order []uint16
+	for _, c := range p.Payload {
+		order = append(order, c.Header.Creator)
+	}
+	if !slices.Equal(order, []uint16{2, 3, 0, 1}) {
+		t.Fatalf("round robin order %v", order)
+	}
+	for i, nd := range tn.nodes {
+		txs, missing := nd.core.BlockTxs(p)
+		if len(missing) != 0 || len(txs) != 12 {
+			t.Fatalf("node %d: %d txs, missing %v", i, len(txs), missing)
+		}
+		if nd.core.PendingOwn() != 0 || nd.core.Metrics.OwnCommitted != 1 || nd.core.Ready() {
+			t.Fatalf("node %d: pending %d", i, nd.core.PendingOwn())
+		}
+	}
+	// The canonical list is payload order, each batch's txs in order.
+	txs, _ := tn.nodes[0].core.BlockTxs(p)
+	if string(txs[0]) != string(signedTxs()[2][0]) || string(txs[11]) != string(signedTxs()[1][2]) {
+		t.Fatal("canonical list order")
+	}
+	// A committed batch is never eligible again.
+	p2, _ := tn.nodes[0].core.BuildPayload(types.BlockID{}, 2, 2, nil)
+	if len(p2) != 0 {
+		t.Fatal("committed batch proposed again")
+	}
+}
+
+func TestCutRuleAndRunRule(t *testing.T) {
+	tn := newNet(t, 4, CouplingEnforce, func(c *Config) {
+		c.MaxBatchTxs = 4
+		c.MaxBatchTxsSender = 3
+	})
+	tn.feed(0, 0, 0, 8)
+	tn.tick(1)
+	c := tn.nodes[0].core
+	if c.Metrics.BatchesCreated != 0 {
+		t.Fatal("cut before the max wait although not full")
+	}
+	tn.tick(60)
+	// 3 of sender 0 per batch (per-sender cap); nonce 3 waits for the
+	// batch holding 0..2 (run rule).
+	if c.Metrics.BatchesCreated != 1 {
+		t.Fatalf("created %d", c.Metrics.BatchesCreated)
+	}
+	b := c.own[1].b
+	if len(b.Txs) != 3 {
+		t.Fatalf("batch of %d txs", len(b.Txs))
+	}
+	tn.tick(100)
+	if c.Metrics.BatchesCreated != 1 {
+		t.Fatal("nonce 3 batched while nonces 0..2 are pending")
+	}
+	// Full batch (count cap) cuts at once.
+	tn.feed(0, 1, 0, 2)
+	tn.feed(0, 2, 0, 2)
+	if c.Metrics.BatchesCreated != 2 || len(c.own[2].b.Txs) != 4 {
+		t.Fatalf("full batch not cut at once: %d", c.Metrics.BatchesCreated)
+	}
+}
+
+func TestGasCut(t *testing.T) {
+	tn := newNet(t, 4, CouplingEnforce, func(c *Config) {
+		c.Params.BlockGasLimit = 4 * 37352 * 2 // cut at ≥ 2 txs of 37,352
+		c.MaxWaitMs = 1 << 40
+	})
+	tn.feed(0, 0, 0, 1)
+	tn.tick(1)
+	if tn.nodes[0].core.Metrics.BatchesCreated != 0 {
+		t.Fatal("cut below BLOCK_GAS_LIMIT/4")
+	}
+	tn.feed(0, 1, 0, 5)
+	tn.tick(1)
+	c := tn.nodes[0].core
+	if c.Metrics.BatchesCreated == 0 {
+		t.Fatal("no cut at BLOCK_GAS_LIMIT/4")
+	}
+	for _, ob := range c.own {
+		if ob.b.Header.GasSum > c.cfg.Params.BlockGasLimit/2 {
+			t.Fatalf("gas_sum %d > limit/2", ob.b.Header.GasSum)
+		}
+	}
+}
+
+func TestMaxPendingAndExpiry(t *testing.T) {
+	tn := newNet(t, 4, CouplingEnforce, func(c *Config) { c.MaxBatchTxs = 1; c.Params.MaxPending = 3 })
+	for s := range 4 {
+		tn.feed(0, s, 0, 5)
+	}
+	tn.tick(100)
+	c := tn.nodes[0].core
+	mp := int(c.cfg.Params.MaxPending)
+	if c.PendingOwn() != mp || c.Metrics.QuotaFull == 0 {
+		t.Fatalf("pending %d, want MAX_PENDING %d", c.PendingOwn(), mp)
+	}
+	if exp := c.own[1].b.Header.ExpiryHeight; exp != 300-32 {
+		t.Fatalf("expiry %d", exp)
+	}
+	// Expire them: empty blocks up to the expiry height.
+	for h := uint64(1); h <= 268; h++ {
+		p := &types.Proposal{Header: types.BlockHeader{Height: h, BatchCommitment: types.BatchCommitment(testNet, nil)}}
+		for i := range tn.nodes {
+			tn.step(i, Committed{Block: p})
+		}
+	}
+	tn.run()
+	if c.Metrics.OwnExpired != uint64(mp) {
+		t.Fatalf("expired %d", c.Metrics.OwnExpired)
+	}
+	if got := len(tn.nodes[0].pool.Ordered(0)); got == 0 {
+		t.Fatal("txs of expired batches are not batchable again")
+	}
+	if len(tn.nodes[1].core.bodies) != 0 || len(tn.nodes[1].disk) != 0 {
+		t.Fatalf("expired bodies not collected: %d", len(tn.nodes[1].core.bodies))
+	}
+	tn.tick(100)
+	if c.PendingOwn() != mp {
+		t.Fatalf("builder did not resume after expiry: %d", c.PendingOwn())
+	}
+}
+
+// byz builds batches as creator 3 would, signed with its key.
+func byzBatch(t testing.TB, seq, expiry uint64, txs [][]byte, mut func(*types.Batch)) *types.Batch {
+	ids := make([]types.TxID, len(txs))
+	var gas uint64
+	p := params(t)
+	for i, raw := range txs {
+		ids[i] = types.EntryID(testNet, raw)
+		tx, err := types.DecodeTransaction(raw)
+		if err == nil {
+			tr, err := types.ParseTransfer(tx.Payload)
+			if err == nil {
+				gas += p.IntrinsicGas(tr.Recipient == tx.Sender(), len(tx.Payload))
+			}
+		}
+	}
+	b := &types.Batch{Header: types.BatchHeader{Creator: 3, Seq: seq, ExpiryHeight: expiry, TxCount: uint32(len(txs)),
+		GasSum: gas, TxRoot: types.TxRoot(ids)}, Txs: txs}
+	if mut != nil {
+		mut(b)
+	}
+	if err := b.Sign(testNet, valKeys()[3]); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func otherSig(raw []byte) []byte {
+	out := append([]byte(nil), raw...)
+	out[len(out)-1] ^= 1 // the signature is the last field
+	return out
+}
+
+func TestByzantineBatchesGetNoAck(t *testing.T) {
+	good := signedTxs()[5][:2]
+	tn := newNet(t, 4, CouplingEnforce, func(c *Config) { c.MaxBatchTxs = 10 })
+	c := tn.nodes[0].core
+	// Node 0 verifies the good txs first (the verified cache holds them).
+	first := byzBatch(t, 1, 100, good, nil)
+	if _, err := c.CheckBatch(first); err != nil {
+		t.Fatal(err)
+	}
+	many := make([][]byte, 11)
+	for i := range many {
+		many[i] = signedTxs()[i%6][i/6]
+	}
+	cases := []struct {
+		name string
+		b    *types.Batch
+		want error
+	}{
+		{"bad tx signature", byzBatch(t, 2, 100, [][]byte{otherSig(signedTxs()[4][0])}, nil), ErrBadTx},
+		{"known tx, other signature bytes", byzBatch(t, 3, 100, [][]byte{good[0], otherSig(good[1])}, nil), ErrBadTx},
+		{"empty", byzBatch(t, 4, 100, nil, nil), ErrEmptyBatch},
+		{"oversize", byzBatch(t, 5, 100, many, nil), ErrTooManyTxs},
+		{"expired", byzBatch(t, 6, 0, good, nil), ErrExpiry},
+		{"expiry beyond TTL", byzBatch(t, 7, 301, good, nil), ErrExpiry},
+		{"gas_sum", byzBatch(t, 8, 100, good, func(b *types.Batch) { b.Header.GasSum++ }), ErrGasSum},
+		{"tx_root", byzBatch(t, 9, 100, good, func(b *types.Batch) { b.Header.TxRoot[0] ^= 1 }), ErrTxRoot},
+		{"duplicate tx", byzBatch(t, 10, 100, [][]byte{good[0], good[0]}, nil), ErrDuplicateTx},
+		{"wrong epoch", byzBatch(t, 11, 100, good, func(b *types.Batch) { b.Header.Epoch = 1 }), ErrWrongEpoch},
+		{"gas cap", byzBatch(t, 12, 100, good, func(b *types.Batch) { b.Header.GasSum = 20_000_000 }), ErrGasCap},
+	}
+	bad := byzBatch(t, 13, 100, good, nil)
+	bad.Signature = otherSig(bad.Signature)
+	cases = append(cases, struct {
+		name string
+		b    *types.Batch
+		want error
+	}{"creator signature", bad, ErrBadBatchSig})
+	for _, tc := range cases {
+		if _, err := c.CheckBatch(tc.b); !errors.Is(err, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+		tn.step(0, RecvBatch{From: 3, Batch: tc.b})
+		tn.run()
+	}
+	if c.Metrics.AcksSent != 0 {
+		t.Fatalf("acked %d invalid batches", c.Metrics.AcksSent)
+	}
+	// Equivocation: ack the first batch of seq 1, refuse another seq-1 batch.
+	tn.step(0, RecvBatch{From: 3, Batch: first})
+	tn.run()
+	if c.Metrics.AcksSent != 1 {
+		t.Fatal("valid batch not acked")
+	}
+	twin := byzBatch(t, 1, 101, good, nil)
+	acts := c.Step(RecvBatch{From: 3, Batch: twin})
+	if c.Metrics.Equivocations != 1 || c.Metrics.BatchRejected["equivocation"] != 1 {
+		t.Fatalf("equivocation not detected: %v", c.Metrics.BatchRejected)
+	}
+	for _, a := range acts {
+		if _, ok := a.(Store); ok {
+			t.Fatal("equivocating batch stored")
+		}
+	}
+	// Re-sending the acked batch re-sends the same ack (no new signature).
+	before := c.Metrics.AcksSent
+	acts = c.Step(RecvBatch{From: 3, Batch: first})
+	if len(acts) != 1 || c.Metrics.AcksSent != before {
+		t.Fatalf("re-send handling: %v", acts)
+	}
+}
+
+func TestPendingQuotaAndAckWindow(t *testing.T) {
+	tn := newNet(t, 4, CouplingEnforce, nil)
+	c := tn.nodes[0].core
+	mp := int(c.cfg.Params.MaxPending)
+	tx := signedTxs()[5][:1]
+	for s := 1; s <= mp+1; s++ {
+		tn.step(0, RecvBatch{From: 3, Batch: byzBatch(t, uint64(s), 100, tx, nil)})
+		tn.run()
+	}
+	if c.Metrics.AcksSent != uint64(mp) || c.Metrics.BatchRejected["pending_quota"] != 1 {
+		t.Fatalf("acks %d, quota rejections %d", c.Metrics.AcksSent, c.Metrics.BatchRejected["pending_quota"])
+	}
+	// Commit them all: the quota frees; a seq far below acked_max − 64 is refused.
+	tn2 := newNet(t, 4, CouplingEnforce, nil)
+	c2 := tn2.nodes[0].core
+	tn2.step(0, RecvBatch{From: 3, Batch: byzBatch(t, 100, 100, tx, nil)})
+	tn2.run()
+	if _, err := c2.CheckBatch(byzBatch(t, 36, 100, tx, nil)); !errors.Is(err, ErrAckWindow) {
+		t.Fatalf("ack window: %v", err)
+	}
+	if _, err := c2.CheckBatch(byzBatch(t, 37, 100, tx, nil)); err != nil {
+		t.Fatalf("seq inside the window: %v", err)
+	}
+}
+
+func TestByzantineCreatorGetsNoCertificate(t *testing.T) {
+	tn := newNet(t, 4, CouplingEnforce, nil)
+	tx := signedTxs()[5][:1]
+	bad := byzBatch(t, 1, 100, [][]byte{otherSig(tx[0])}, nil)
+	// Node 3 broadcasts an invalid batch to all honest nodes.
+	for i := range 3 {
+		tn.step(i, RecvBatch{From: 3, Batch: bad})
+	}
+	tn.run()
+	for _, m := range tn.sent {
+		if a, ok := m.(*types.BatchAck); ok && a.BatchID == bad.Header.ID(testNet) {
+			t.Fatal("honest node acked an invalid batch")
+		}
+	}
+	// Even with node 3's own signature, a certificate needs a quorum.
+	sig, _ := valKeys()[3].Sign(types.AckSigningBytes(testNet, bad.Header.ID(testNet)))
+	cert := types.NewBatchCertificate(bad.Header, 4, []*types.BatchAck{{BatchID: bad.Header.ID(testNet), Signer: 3, Signature: sig}})
+	tn.step(0, RecvCert{From: 3, Cert: cert})
+	if tn.nodes[0].core.Cert(bad.Header.ID(testNet)) != nil || tn.nodes[0].core.Metrics.CertRejected != 1 {
+		t.Fatal("creator-only certificate accepted in enforce mode")
+	}
+}
+
+func TestFetchOnMiss(t *testing.T) {
+	tn := newNet(t, 4, CouplingEnforce, nil)
+	isolated := 3
+	tn.cut = func(from, to int) bool { return from == isolated || to == isolated }
+	tn.feed(0, 0, 0, 2)
+	tn.feed(1, 1, 0, 2)
+	tn.tick(60)
+	if tn.nodes[0].core.Metrics.CertsFormed != 1 || tn.nodes[1].core.Metrics.CertsFormed != 1 {
+		t.Fatal("no certificates with 3 of 4")
+	}
+	if tn.nodes[isolated].core.Metrics.CertsReceived != 0 {
+		t.Fatal("isolation leaked")
+	}
+	// Heal, and let node 1 answer with a tampered body first: a body whose
+	// tx signature differs is refused, the next signer is asked at the
+	// deadline.
+	tn.cut = nil
+	p := tn.commit(0, 3, nil)
+	n3 := tn.nodes[isolated].core
+	if n3.Metrics.BlockMissing != 2 || n3.Metrics.BlockCheck["missing"] != 2 {
+		t.Fatalf("missing %d", n3.Metrics.BlockMissing)
+	}
+	if _, missing := n3.BlockTxs(p); len(missing) != 0 {
+		t.Fatalf("still missing %d after fetch", len(missing))
+	}
+	if n3.Metrics.FetchAccepted != 2 || n3.Metrics.FetchRequests < 2 {
+		t.Fatalf("fetch accepted %d requests %d", n3.Metrics.FetchAccepted, n3.Metrics.FetchRequests)
+	}
+}
+
+func TestFetchRejectsTamperedBody(t *testing.T) {
+	tn := newNet(t, 4, CouplingEnforce, nil)
+	tn.cut = func(from, to int) bool { return from == 3 || to == 3 }
+	tn.feed(0, 0, 0, 2)
+	tn.tick(60)
+	tn.cut = nil
+	c0 := tn.nodes[0].core
+	var cert *types.BatchCertificate
+	for _, e := range c0.certs {
+		cert = e.c
+	}
+	id := cert.BatchID(testNet)
+	n3 := tn.nodes[3].core
+	acts := n3.Step(RecvCert{From: 0, Cert: cert})
+	var asked []uint16
+	for _, a := range acts {
+		if s, ok := a.(Send); ok {
+			if _, ok := s.Msg.(*FetchRequest); ok {
+				asked = append(asked, s.To)
+			}
+		}
+	}
+	// f = 1: ask signers until > 1 power: two of them.
+	if len(asked) != 2 {
+		t.Fatalf("asked %v", asked)
+	}
+	good := c0.Body(id)
+	tampered := &types.Batch{Header: good.Header, Signature: good.Signature, Txs: [][]byte{good.Txs[0], otherSig(good.Txs[1])}}
+	n3.Step(RecvFetchResponse{From: asked[0], Resp: &FetchResponse{Batch: tampered}})
+	if n3.HasBody(id) || n3.Metrics.FetchRejected != 1 {
+		t.Fatal("tampered body accepted")
+	}
+	wrong := &types.Batch{Header: good.Header, Signature: good.Signature, Txs: good.Txs[:1]}
+	n3.Step(RecvFetchResponse{From: asked[0], Resp: &FetchResponse{Batch: wrong}})
+	if n3.HasBody(id) {
+		t.Fatal("body with another tx list accepted")
+	}
+	// Deadline: more targets asked.
+	acts = n3.Step(Tick{NowMs: tn.now + DefaultFetchTimeoutMs + 1})
+	if len(acts) == 0 {
+		t.Fatal("no retry at the deadline")
+	}
+	n3.Step(RecvFetchResponse{From: 1, Resp: &FetchResponse{Batch: good}})
+	if !n3.HasBody(id) {
+		t.Fatal("good body refused")
+	}
+}
+
+func TestResendToNonAckers(t *testing.T) {
+	tn := newNet(t, 4, CouplingEnforce, nil)
+	tn.cut = func(from, to int) bool { return to == 2 || to == 3 || from == 2 || from == 3 }
+	tn.feed(0, 0, 0, 1)
+	tn.tick(60)
+	c := tn.nodes[0].core
+	if c.Metrics.CertsFormed != 0 {
+		t.Fatal("certified with 2 of 4")
+	}
+	tn.cut = nil
+	tn.tick(1000)
+	if c.Metrics.Resends != 0 {
+		t.Fatal("re-sent before 2 s")
+	}
+	tn.tick(1000)
+	if c.Metrics.Resends != 1 || c.Metrics.CertsFormed != 1 {
+		t.Fatalf("resends %d certs %d", c.Metrics.Resends, c.Metrics.CertsFormed)
+	}
+}
+
+func TestSeqResumption(t *testing.T) {
+	vs := valSet(t, 4)
+	sg := NewMemSigner(testNet, valKeys()[0])
+	if err := sg.Guard.CheckBatch(0, 41, types.BatchID{1}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Network: testNet, Validators: vs, Self: 0, Params: params(t), Signer: sg,
+		Verifier: &RealVerifier{Network: testNet, Validators: vs, Checker: types.NewChecker(testNet, params(t))}}
+	c, err := New(cfg, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.NextSeq() != 42 {
+		t.Fatalf("next seq %d from the record", c.NextSeq())
+	}
+	// Without a record: from a committed block holding an own batch.
+	cfg.Signer = NewMemSigner(testNet, valKeys()[0])
+	c, _ = New(cfg, nil, 0)
+	cert := &types.BatchCertificate{Header: types.BatchHeader{Creator: 0, Seq: 7, ExpiryHeight: 50}}
+	c.Step(Committed{Block: &types.Proposal{Header: types.BlockHeader{Height: 1}, Payload: []*types.BatchCertificate{cert}}})
+	if c.NextSeq() != 8 {
+		t.Fatalf("next seq %d from a committed block", c.NextSeq())
+	}
+}
+
+func TestGuard(t *testing.T) {
+	g := NewGuard()
+	a, b := types.BatchID{1}, types.BatchID{2}
+	if g.CheckBatch(0, 1, a) != nil || g.CheckBatch(0, 1, a) != nil {
+		t.Fatal("re-signing identical content must be allowed")
+	}
+	if !errors.Is(g.CheckBatch(0, 1, b), ErrConflict) {
+		t.Fatal("second batch for one seq")
+	}
+	if g.CheckAck(3, 100, a) != nil || !errors.Is(g.CheckAck(3, 100, b), ErrConflict) {
+		t.Fatal("ack guard")
+	}
+	if !errors.Is(g.CheckAck(3, 36, a), ErrConflict) || g.CheckAck(3, 37, a) != nil {
+		t.Fatal("ack window")
+	}
+	if id, ok := g.Acked(3, 37); !ok || id != a {
+		t.Fatal("window record")
+	}
+	_ = crypto.DevNet
+}

@@ -1,0 +1,193 @@
+package dag
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/qbind/qbind/types"
+)
+
+// memAnc is an in-memory Ancestry.
+type memAnc struct {
+	blocks    map[types.BlockID]*types.Proposal
+	committed uint64
+}
+
+func (a *memAnc) Block(id types.BlockID) *types.Proposal { return a.blocks[id] }
+func (a *memAnc) CommittedHeight() uint64                { return a.committed }
+
+// certified returns a network where every node created one certified batch.
+func certified(t *testing.T, mode CouplingMode, mut func(*Config)) *tnet {
+	tn := newNet(t, 4, mode, mut)
+	for i := range 4 {
+		tn.feed(i, i, 0, 2)
+	}
+	tn.tick(60)
+	return tn
+}
+
+func proposal(c *Core, height, view uint64, parent types.BlockID, payload []*types.BatchCertificate) *types.Proposal {
+	ids := make([]types.BatchID, len(payload))
+	for i, cert := range payload {
+		ids[i] = cert.BatchID(testNet)
+	}
+	return &types.Proposal{Header: types.BlockHeader{Height: height, View: view, ParentID: parent,
+		BatchCommitment: types.BatchCommitment(testNet, ids)}, Payload: payload}
+}
+
+func TestValidatePayloadEnforce(t *testing.T) {
+	tn := certified(t, CouplingEnforce, nil)
+	c := tn.nodes[0].core
+	payload, _ := c.BuildPayload(types.BlockID{}, 1, 0, nil)
+	if len(payload) != 4 {
+		t.Fatalf("payload %d", len(payload))
+	}
+	anc := &memAnc{blocks: map[types.BlockID]*types.Proposal{}}
+	v := tn.nodes[2].core
+	ok := proposal(c, 1, 0, types.BlockID{}, payload)
+	if err := v.ValidatePayload(ok, types.BlockID{}, anc); err != nil {
+		t.Fatal(err)
+	}
+	// The block is stored uncommitted; its child must not repeat a batch.
+	parent := ok.Header.ID()
+	anc.blocks[parent] = ok
+	child := proposal(c, 2, 1, parent, payload[:1])
+	if err := v.ValidatePayload(child, parent, anc); !errors.Is(err, ErrPayloadInvalid) {
+		t.Fatalf("batch repeated in the uncommitted ancestry: %v", err)
+	}
+	// The leader's builder skips it as well.
+	if p2, _ := c.BuildPayload(parent, 2, 1, anc); len(p2) != 0 {
+		t.Fatalf("builder repeated %d ancestry batches", len(p2))
+	}
+	bad := []*types.Proposal{
+		proposal(c, 1, 0, types.BlockID{}, []*types.BatchCertificate{payload[0], payload[0]}),
+		{Header: types.BlockHeader{Height: 1}, Payload: payload}, // commitment mismatch
+		proposal(c, 300, 0, types.BlockID{}, payload[:1]),        // expired at this height
+	}
+	forged := *payload[1]
+	forged.Signatures = append([][]byte{}, forged.Signatures...)
+	forged.Signatures[0] = otherSig(forged.Signatures[0])
+	forged.Header.Seq = 99 // a new id: not in the cache
+	bad = append(bad, proposal(c, 1, 0, types.BlockID{}, []*types.BatchCertificate{&forged}))
+	for i, p := range bad {
+		if err := v.ValidatePayload(p, types.BlockID{}, anc); !errors.Is(err, ErrPayloadInvalid) {
+			t.Errorf("bad payload %d accepted: %v", i, err)
+		}
+	}
+	if v.Metrics.CouplingValidation["invalid"] != uint64(len(bad))+1 || v.Metrics.CouplingValidation["valid"] != 1 {
+		t.Fatalf("metrics %v", v.Metrics.CouplingValidation)
+	}
+	// Committed: never again, and the post-commit check counts ok.
+	for i := range tn.nodes {
+		tn.step(i, Committed{Block: ok})
+	}
+	tn.run()
+	if err := v.ValidatePayload(proposal(c, 2, 1, parent, payload[:1]), parent, anc); !errors.Is(err, ErrPayloadInvalid) {
+		t.Fatal("committed batch accepted again")
+	}
+	if v.Metrics.BlockCheck["ok"] != 4 {
+		t.Fatalf("block check %v", v.Metrics.BlockCheck)
+	}
+}
+
+func TestValidatePayloadWarnHoldsBodies(t *testing.T) {
+	tn := newNet(t, 4, CouplingWarn, nil)
+	tn.cut = func(from, to int) bool { return from == 3 || to == 3 }
+	tn.feed(0, 0, 0, 2)
+	tn.tick(60)
+	tn.cut = nil
+	c := tn.nodes[0].core
+	payload, _ := c.BuildPayload(types.BlockID{}, 1, 0, nil)
+	v := tn.nodes[3].core
+	p := proposal(c, 1, 0, types.BlockID{}, payload)
+	err := v.ValidatePayload(p, types.BlockID{}, nil)
+	if !errors.Is(err, ErrNeedBodies) {
+		t.Fatalf("warn without the body: %v", err)
+	}
+	for _, a := range v.TakeActions() {
+		tn.perform(3, a)
+	}
+	tn.run()
+	if err := v.ValidatePayload(p, types.BlockID{}, nil); err != nil {
+		t.Fatalf("after fetching: %v", err)
+	}
+	// An invalid payload is counted and accepted in warn mode.
+	dup := proposal(c, 1, 0, types.BlockID{}, []*types.BatchCertificate{payload[0], payload[0]})
+	if err := v.ValidatePayload(dup, types.BlockID{}, nil); err != nil {
+		t.Fatalf("warn rejected: %v", err)
+	}
+	if v.Metrics.CouplingValidation["invalid_warn"] != 1 {
+		t.Fatalf("metrics %v", v.Metrics.CouplingValidation)
+	}
+}
+
+func TestCouplingOffCreatorOnly(t *testing.T) {
+	tn := newNet(t, 4, CouplingOff, nil)
+	tn.cut = func(from, to int) bool { return from != to } // nobody else hears
+	tn.feed(0, 0, 0, 1)
+	tn.tick(60)
+	c := tn.nodes[0].core
+	if c.Metrics.CertsFormed != 1 {
+		t.Fatal("off mode: no creator-only certificate")
+	}
+	payload, _ := c.BuildPayload(types.BlockID{}, 1, 0, nil)
+	if len(payload) != 1 || payload[0].Signers.Count() != 1 {
+		t.Fatalf("payload %v", payload)
+	}
+	tn.cut = nil
+	v := tn.nodes[1].core
+	p := proposal(c, 1, 0, types.BlockID{}, payload)
+	if err := v.ValidatePayload(p, types.BlockID{}, nil); !errors.Is(err, ErrNeedBodies) {
+		t.Fatalf("off mode must hold bodies: %v", err)
+	}
+	for _, a := range v.TakeActions() {
+		tn.perform(1, a)
+	}
+	tn.run()
+	if err := v.ValidatePayload(p, types.BlockID{}, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestBuildPayloadCaps(t *testing.T) {
+	tn := newNet(t, 4, CouplingEnforce, func(c *Config) { c.MaxBatchTxs = 1 })
+	for i := range 4 {
+		for s := range 6 {
+			tn.feed(i, s, 0, 1)
+		}
+	}
+	tn.tick(60)
+	c := tn.nodes[0].core
+	var eligible int
+	for _, e := range c.certs {
+		if e.quorum {
+			eligible++
+		}
+	}
+	if eligible != 24 {
+		t.Fatalf("%d certificates", eligible)
+	}
+	payload, _ := c.BuildPayload(types.BlockID{}, 1, 3, nil)
+	if len(payload) != 16 {
+		t.Fatalf("payload %d > 4n", len(payload))
+	}
+	// Round robin from leader(3)+1 = 0, each creator in seq order.
+	for i, cert := range payload {
+		if int(cert.Header.Creator) != i%4 || cert.Header.Seq != uint64(i/4+1) {
+			t.Fatalf("cert %d: creator %d seq %d", i, cert.Header.Creator, cert.Header.Seq)
+		}
+	}
+	// Gas: only 2 batches of 37,352 fit.
+	c.cfg.Params.BlockGasLimit = 2*37352 + 100
+	payload, _ = c.BuildPayload(types.BlockID{}, 1, 3, nil)
+	if len(payload) != 2 {
+		t.Fatalf("gas-bounded payload %d", len(payload))
+	}
+	// Bytes.
+	c.cfg.Params.BlockGasLimit = 30_000_000
+	c.cfg.Params.MaxPayloadBytes = uint32(4 + 3*payload[0].EncodedSize())
+	payload, _ = c.BuildPayload(types.BlockID{}, 1, 3, nil)
+	if len(payload) != 3 {
+		t.Fatalf("byte-bounded payload %d", len(payload))
+	}
+}
