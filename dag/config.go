@@ -78,7 +78,9 @@ type RealVerifier struct {
 func (v *RealVerifier) CheckTx(raw []byte) (*types.CheckedTx, error) { return v.Checker.Check(raw) }
 
 // VerifyBatchSig implements Verifier.
-func (v *RealVerifier) VerifyBatchSig(b *types.Batch) error { return b.VerifySignature(v.Network, v.Validators) }
+func (v *RealVerifier) VerifyBatchSig(b *types.Batch) error {
+	return b.VerifySignature(v.Network, v.Validators)
+}
 
 // VerifyAck implements Verifier.
 func (v *RealVerifier) VerifyAck(a *types.BatchAck) error { return a.Verify(v.Network, v.Validators) }

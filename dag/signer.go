@@ -174,4 +174,6 @@ func (s *MemSigner) SignAck(creator uint16, seq uint64, id types.BatchID) ([]byt
 }
 
 // HighestBatchSeq implements Signer.
-func (s *MemSigner) HighestBatchSeq(epoch uint64) (uint64, bool) { return s.Guard.HighestBatchSeq(epoch) }
+func (s *MemSigner) HighestBatchSeq(epoch uint64) (uint64, bool) {
+	return s.Guard.HighestBatchSeq(epoch)
+}
