@@ -287,7 +287,17 @@ func (c *Core) onBatch(from uint16, b *types.Batch) {
 	}
 	c.seen[h.Creator][h.Seq] = id
 	c.bodies[id] = &body{b: b, id: id, ids: ids, ackPending: true}
+	// Reserve the quota slot now: batches still being stored count against
+	// MAX_PENDING, or a burst would pass the check before the first ack.
+	c.reservePending(h.Creator, id, h.ExpiryHeight)
 	c.emit(Store{ID: id, Batch: b})
+}
+
+func (c *Core) reservePending(creator uint16, id types.BatchID, expiry uint64) {
+	if c.ackedPen[creator] == nil {
+		c.ackedPen[creator] = map[types.BatchID]uint64{}
+	}
+	c.ackedPen[creator][id] = expiry
 }
 
 func (c *Core) onStored(id types.BatchID) {
@@ -305,10 +315,12 @@ func (c *Core) onStored(id types.BatchID) {
 	bd.ackPending = false
 	h := bd.b.Header
 	if h.ExpiryHeight <= c.committed || bd.committedAt != 0 {
+		delete(c.ackedPen[h.Creator], id)
 		return // expired or committed while storing: an ack is useless
 	}
 	sig, err := c.cfg.Signer.SignAck(h.Creator, h.Seq, id)
 	if err != nil {
+		delete(c.ackedPen[h.Creator], id)
 		c.Metrics.SignerConflicts++
 		c.reject(fmt.Errorf("%w: %w", ErrSignerConflict, err))
 		return
@@ -316,10 +328,7 @@ func (c *Core) onStored(id types.BatchID) {
 	bd.ack = sig
 	c.ackMax[h.Creator] = max(c.ackMax[h.Creator], h.Seq)
 	c.pruneSeen(h.Creator)
-	if c.ackedPen[h.Creator] == nil {
-		c.ackedPen[h.Creator] = map[types.BatchID]uint64{}
-	}
-	c.ackedPen[h.Creator][id] = h.ExpiryHeight
+	c.reservePending(h.Creator, id, h.ExpiryHeight)
 	ack := &types.BatchAck{BatchID: id, Signer: c.cfg.Self, Signature: sig}
 	c.Metrics.AcksSent++
 	if h.Creator == c.cfg.Self {

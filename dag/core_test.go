@@ -459,3 +459,18 @@ func TestGuard(t *testing.T) {
 	}
 	_ = crypto.DevNet
 }
+
+// TestPendingQuotaBurst: a burst of MAX_PENDING+1 batches arriving before
+// any is stored must not all be acked (the quota counts batches being stored).
+func TestPendingQuotaBurst(t *testing.T) {
+	tn := newNet(t, 4, CouplingEnforce, nil)
+	c := tn.nodes[0].core
+	mp := int(c.cfg.Params.MaxPending)
+	tx := signedTxs()[5][:1]
+	for s := 1; s <= mp+1; s++ {
+		c.Step(RecvBatch{From: 3, Batch: byzBatch(t, uint64(s), 100, tx, nil)})
+	}
+	if c.Metrics.BatchRejected["pending_quota"] != 1 {
+		t.Fatalf("burst: quota rejections %d", c.Metrics.BatchRejected["pending_quota"])
+	}
+}
