@@ -527,6 +527,12 @@ func (s *Sim) step(nd *Node, ev consensus.Event) {
 }
 
 func (s *Sim) perform(nd *Node, a consensus.Action) {
+	switch a.(type) {
+	case consensus.Send, consensus.Broadcast:
+		// the driver contract: whatever was persisted before a message
+		// leaves is durable (fsync before send); later writes stay unsynced
+		nd.synced, nd.syncedQC = len(nd.diskLog), nd.diskQC
+	}
 	switch a := a.(type) {
 	case consensus.Send:
 		s.Check.signed(nd, a.Msg)
