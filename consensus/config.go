@@ -160,6 +160,7 @@ type Counters struct {
 	DropEpoch                                             uint64
 	DropDuplicateVote, DropDuplicateTimeout               uint64
 	PendingBlocksFull                                     uint64 // pending-block cap hit
+	DropBlocksPerView                                     uint64 // > 4 uncertified blocks of one view
 	PendingBlocks                                         uint64 // blocks parked waiting for a parent
 	EvidenceFull                                          uint64
 	FetchesSent                                           uint64

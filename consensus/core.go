@@ -53,8 +53,9 @@ const (
 // maxUnapplied bounds QCs waiting for their block; maxFetches bounds
 // outstanding block requests.
 const (
-	maxUnapplied = 64
-	maxFetches   = 64
+	maxUnapplied     = 64
+	maxFetches       = 64
+	maxBlocksPerView = 4 // uncertified, unrequested blocks stored per view (a leader may equivocate)
 )
 
 // Core is the consensus state machine. Not safe for concurrent use.
@@ -88,6 +89,7 @@ type Core struct {
 	waitExec  *entry
 
 	blocks          map[types.BlockID]*entry
+	perView         map[uint64]int // uncommitted stored blocks per view
 	committedTip    *entry
 	committedHeight uint64
 	pending         map[types.BlockID][]*types.Proposal
@@ -125,6 +127,7 @@ func New(cfg Config) (*Core, error) {
 		cfg: cfg, vs: cfg.Validators, n: cfg.Validators.Len(), self: cfg.Self, rules: cfg.Safety, genesisID: gid,
 		view: 1, highQC: types.GenesisQC(gid),
 		blocks:       map[types.BlockID]*entry{gid: ge},
+		perView:      map[uint64]int{},
 		committedTip: ge,
 		pending:      map[types.BlockID][]*types.Proposal{},
 		unapplied:    map[types.BlockID]types.QC{},
@@ -463,7 +466,11 @@ func (c *Core) prune() {
 			delete(c.mismatch, id)
 		}
 	}
+	clear(c.perView)
 	for _, e := range c.blocks {
+		if !e.committed {
+			c.perView[e.h().View]++
+		}
 		if e.parent != nil {
 			if _, ok := c.blocks[e.parent.id]; !ok {
 				e.parent = nil
@@ -625,8 +632,13 @@ var (
 func (c *Core) addBlock(from uint16, p *types.Proposal) {
 	h := &p.Header
 	id := h.ID()
+	requested := slices.ContainsFunc(c.fetches, func(f fetchReq) bool { return f.id == id })
 	c.fetched(id) // any answer ends the request; a missing parent is asked for next
 	if _, ok := c.blocks[id]; ok {
+		return
+	}
+	if _, certified := c.unapplied[id]; !certified && !requested && c.perView[h.View] >= maxBlocksPerView {
+		c.Counters.DropBlocksPerView++
 		return
 	}
 	if h.Height <= c.committedHeight {
@@ -663,6 +675,7 @@ func (c *Core) addBlock(from uint16, p *types.Proposal) {
 	}
 	e := &entry{p: p, id: id, parent: parent, c: computeC(parent, h)}
 	c.blocks[id] = e
+	c.perView[h.View]++
 	c.emit(PersistBlock{Proposal: p})
 	if q, ok := c.unapplied[id]; ok {
 		c.applyQC(q, e)
@@ -671,6 +684,9 @@ func (c *Core) addBlock(from uint16, p *types.Proposal) {
 		}
 	}
 	c.tryVote(e)
+	if id == c.highQC.BlockID {
+		c.tryPropose() // the leader was waiting for its parent
+	}
 	if kids := c.pending[id]; len(kids) > 0 {
 		delete(c.pending, id)
 		c.pendingCount -= len(kids)

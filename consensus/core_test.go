@@ -411,6 +411,16 @@ func TestBoundsAndEquivocation(t *testing.T) {
 	if f.c.PendingBlocks() > 2 || f.c.Counters.PendingBlocksFull == 0 {
 		t.Fatalf("pending %d full %d", f.c.PendingBlocks(), f.c.Counters.PendingBlocksFull)
 	}
+	// an equivocating leader: at most 4 uncertified blocks of one view are stored
+	e := newFixture(t, 4, 2, nil)
+	for i := range 6 {
+		p := e.validProposal()
+		p.Header.TimestampMs += uint64(i)
+		e.step(RecvProposal{From: 1, Proposal: e.sign(p)})
+	}
+	if e.c.StoredBlocks() != 1+maxBlocksPerView || e.c.Counters.DropBlocksPerView != 2 || e.c.Counters.EquivocationProposal == 0 {
+		t.Fatalf("stored %d, dropped %d, equivocations %d", e.c.StoredBlocks(), e.c.Counters.DropBlocksPerView, e.c.Counters.EquivocationProposal)
+	}
 	g := newFixture(t, 4, 2, nil)
 	g.step(RecvVote{From: 0, Vote: g.vote(0, 1, types.BlockID{1})})
 	g.step(RecvVote{From: 0, Vote: g.vote(0, 1, types.BlockID{2})})
