@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"fmt"
 	"math/big"
+	"slices"
 
 	"github.com/qbind/qbind/types"
 	"github.com/qbind/qbind/u128"
@@ -347,7 +348,9 @@ func (p *Pool) evictFor(e *Entry, sender types.AccountID, needCount int, needByt
 			return ErrPoolFull
 		}
 		s := step{victim: v}
-		if i := len(v.q.txs) - 2; i >= 0 && !v.q.txs[i].batched {
+		// v is the tail of its queue as planned so far: its predecessor
+		// becomes the sender's evictable tail.
+		if i := slices.Index(v.q.txs, v) - 1; i >= 0 && !v.q.txs[i].batched {
 			s.pushed = v.q.txs[i]
 			heap.Push(&p.tails, s.pushed)
 		}
@@ -375,9 +378,12 @@ func (p *Pool) evictFor(e *Entry, sender types.AccountID, needCount int, needByt
 			heap.Push(&p.tails, s.victim)
 			continue
 		}
-		// The victim is its sender's last tx; its predecessor (if any) is
-		// already in the heap.
+		// The victim is its sender's last tx (victims of one sender come
+		// tail first); its predecessor (if any) is already in the heap.
 		q := s.victim.q
+		if q.tail() != s.victim {
+			panic("mempool: eviction plan out of tail order")
+		}
 		q.txs = q.txs[:len(q.txs)-1]
 		p.dropAccounting(s.victim)
 		if len(q.txs) == 0 {

@@ -13,7 +13,8 @@ import (
 // model is a naive reference pool: plain slices, linear scans, admission
 // rules written out directly from PROTOCOL.md §7.
 type model struct {
-	maxTxs  int
+	maxTxs   int
+	maxBytes int
 	nonce   map[int]uint64
 	balance map[int]uint64
 	txs     []*mtx // pooled, any order
@@ -91,13 +92,18 @@ func (m *model) add(f fakeTx) error {
 	}
 	nt := &mtx{f: f, id: id, arrival: m.arrival}
 	n := len(m.txs)
+	bytes := 0
+	for _, t := range m.txs {
+		bytes += t.f.size
+	}
 	if old != nil {
 		n--
+		bytes -= old.f.size
 	}
 	// Evict: repeatedly the lowest-priority unbatched last tx of another
-	// sender, which must be strictly below the new tx.
+	// sender, which must be strictly below the new tx, until both bounds hold.
 	var evicted []*mtx
-	for ; n+1 > m.maxTxs; n-- {
+	for n+1 > m.maxTxs || bytes+f.size > m.maxBytes {
 		var low *mtx
 		for s := range m.nonce {
 			if s == f.sender {
@@ -116,6 +122,8 @@ func (m *model) add(f fakeTx) error {
 			return ErrPoolFull
 		}
 		evicted = append(evicted, low)
+		n--
+		bytes -= low.f.size
 	}
 	m.txs = removeAll(m.txs, evicted)
 	if old != nil {
@@ -177,7 +185,8 @@ func TestOrderingAgainstModel(t *testing.T) {
 		senders := rapid.IntRange(1, 5).Draw(rt, "senders")
 		maxTxs := rapid.IntRange(2, 25).Draw(rt, "maxTxs")
 		v := newView()
-		m := &model{maxTxs: maxTxs, nonce: map[int]uint64{}, balance: map[int]uint64{}}
+		maxBytes := rapid.IntRange(1000, 30000).Draw(rt, "maxBytes")
+		m := &model{maxTxs: maxTxs, maxBytes: maxBytes, nonce: map[int]uint64{}, balance: map[int]uint64{}}
 		for s := range senders {
 			bal := rapid.Uint64Range(0, 5_000_000).Draw(rt, fmt.Sprintf("bal%d", s))
 			m.nonce[s], m.balance[s] = 0, bal
@@ -185,6 +194,7 @@ func TestOrderingAgainstModel(t *testing.T) {
 		}
 		c := testConfig()
 		c.MaxTxs = maxTxs
+		c.MaxBytes = int64(maxBytes)
 		p, err := New(c, v)
 		if err != nil {
 			rt.Fatal(err)
@@ -200,6 +210,7 @@ func TestOrderingAgainstModel(t *testing.T) {
 					gas:    rapid.SampledFrom([]uint64{21000, 30000, 37352}).Draw(rt, "gas"),
 					amount: rapid.Uint64Range(0, 1000).Draw(rt, "amt"),
 					salt:   rapid.Uint64Range(0, 2).Draw(rt, "salt"),
+					size:   rapid.IntRange(100, 4000).Draw(rt, "size"),
 				}
 				_, got := p.AddChecked(f.checked(), uint64(i))
 				want := m.add(f)
@@ -250,6 +261,9 @@ func TestOrderingAgainstModel(t *testing.T) {
 			}
 			if p.Len() != len(m.txs) {
 				rt.Fatalf("step %d: len %d, model %d", i, p.Len(), len(m.txs))
+			}
+			if p.Bytes() > int64(maxBytes) {
+				rt.Fatalf("step %d: %d bytes > bound %d", i, p.Bytes(), maxBytes)
 			}
 		}
 	})
