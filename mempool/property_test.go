@@ -15,10 +15,10 @@ import (
 type model struct {
 	maxTxs   int
 	maxBytes int
-	nonce   map[int]uint64
-	balance map[int]uint64
-	txs     []*mtx // pooled, any order
-	arrival uint64
+	nonce    map[int]uint64
+	balance  map[int]uint64
+	txs      []*mtx // pooled, any order
+	arrival  uint64
 }
 
 type mtx struct {
