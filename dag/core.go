@@ -19,6 +19,7 @@ type body struct {
 	stored      bool   // durable
 	ackPending  bool   // ack once stored
 	ack         []byte // our ack signature, to re-send
+	restored    bool   // reloaded after a restart: the ack bytes are gone
 	committedAt uint64 // height it was committed at (0: not)
 }
 
@@ -262,6 +263,16 @@ func encodedSize(b *types.Batch) int {
 func (c *Core) onBatch(from uint16, b *types.Batch) {
 	id := b.Header.ID(c.net())
 	if have := c.bodies[id]; have != nil {
+		if have.restored && have.ack == nil && have.stored && from == b.Header.Creator && have.committedAt == 0 &&
+			b.Header.ExpiryHeight > c.committed {
+			// Re-sign the identical ack (the guard allows identical content).
+			sig, err := c.cfg.Signer.SignAck(b.Header.Creator, b.Header.Seq, id)
+			if err != nil {
+				c.Metrics.SignerConflicts++
+				return
+			}
+			have.ack = sig
+		}
 		if have.ack != nil && from == b.Header.Creator {
 			c.emit(Send{To: b.Header.Creator, Msg: &types.BatchAck{BatchID: id, Signer: c.cfg.Self, Signature: have.ack}})
 		}
@@ -670,5 +681,42 @@ func (c *Core) armTimer() {
 	if at != 0 && at != c.timerAt {
 		c.timerAt = at
 		c.emit(SetTimer{AtMs: max(at, c.now)})
+	}
+}
+
+// Restore reloads the bodies a restarted node finds in its store; call it
+// right after New, then replay Committed for the last BATCH_TTL committed
+// blocks (heights ≤ the committed height only rebuild the committed index).
+// Own unexpired batches become pending again (re-sent until certified);
+// other creators' bodies are held, count against their pending quota, and
+// a creator's re-send gets the (re-signed, identical) ack. Bodies are
+// trusted: they were checked before they were stored.
+func (c *Core) Restore(bodies []*types.Batch) {
+	for _, b := range bodies {
+		h := b.Header
+		id := h.ID(c.net())
+		if c.bodies[id] != nil || h.ExpiryHeight <= c.committed {
+			continue
+		}
+		ids := make([]types.TxID, len(b.Txs))
+		for i, raw := range b.Txs {
+			ids[i] = types.EntryID(c.net(), raw)
+		}
+		c.bodies[id] = &body{b: b, id: id, ids: ids, stored: true, restored: true}
+		if h.Creator == c.cfg.Self {
+			ob := &ownBatch{b: b, id: id, ids: ids, acks: map[uint16]*types.BatchAck{}}
+			c.own[h.Seq] = ob
+			c.ownByID[id] = ob
+			c.nextSeq = max(c.nextSeq, h.Seq+1)
+			if sig, err := c.cfg.Signer.SignAck(h.Creator, h.Seq, id); err == nil {
+				ob.acks[c.cfg.Self] = &types.BatchAck{BatchID: id, Signer: c.cfg.Self, Signature: sig}
+			}
+			continue
+		}
+		if c.seen[h.Creator] == nil {
+			c.seen[h.Creator] = map[uint64]types.BatchID{}
+		}
+		c.seen[h.Creator][h.Seq] = id
+		c.reservePending(h.Creator, id, h.ExpiryHeight)
 	}
 }

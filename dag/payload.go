@@ -219,8 +219,9 @@ func (c *Core) BlockTxs(p *types.Proposal) (txs [][]byte, missing []types.BatchI
 // back to the pool), and garbage collection.
 func (c *Core) onCommitted(p *types.Proposal) {
 	h := p.Header.Height
-	if h <= c.committed && c.committed != 0 {
-		return // already seen (restart replay)
+	if h <= c.committed {
+		c.reindex(p) // restart replay: rebuild the committed index only
+		return
 	}
 	ids := make([]types.BatchID, len(p.Payload))
 	for i, cert := range p.Payload {
@@ -321,6 +322,37 @@ func (c *Core) expireAndCollect() {
 				}
 				delete(c.commAt, ch)
 			}
+		}
+	}
+}
+
+// reindex records a block at or below the committed height (a replay after
+// a restart): committed index, own batches and bodies marked committed.
+func (c *Core) reindex(p *types.Proposal) {
+	h := p.Header.Height
+	if h+c.cfg.Params.BatchTTL < c.committed {
+		return
+	}
+	for _, cert := range p.Payload {
+		id := cert.BatchID(c.net())
+		if _, ok := c.commIdx[id]; ok {
+			continue
+		}
+		c.commIdx[id] = h
+		c.commAt[h] = append(c.commAt[h], id)
+		if e := c.certs[id]; e != nil {
+			e.committedAt = h
+		}
+		if b := c.bodies[id]; b != nil {
+			b.committedAt = h
+		}
+		if ob := c.ownByID[id]; ob != nil {
+			delete(c.own, ob.b.Header.Seq)
+			delete(c.ownByID, id)
+		}
+		delete(c.ackedPen[cert.Header.Creator], id)
+		if cert.Header.Creator == c.cfg.Self && cert.Header.Seq >= c.nextSeq {
+			c.nextSeq = cert.Header.Seq + 1
 		}
 	}
 }

@@ -67,17 +67,23 @@ type DAGApp struct {
 }
 
 type dagNode struct {
-	app    *DAGApp
-	nd     *Node
-	core   *dag.Core
-	pool   *mempool.Pool
-	nonces map[types.AccountID]uint64
-	execQ  []*types.Proposal // committed, waiting for bodies
-	execH  uint64
-	execd  map[types.TxID]bool
-	commB  map[types.BatchID]uint64
-	next   map[int]int // sender → next nonce to admit
-	rot    int
+	app      *DAGApp
+	nd       *Node
+	core     *dag.Core
+	pool     *mempool.Pool
+	nonces   map[types.AccountID]uint64
+	execQ    []*types.Proposal // committed, waiting for bodies
+	execH    uint64
+	execd    map[types.TxID]bool
+	commB    map[types.BatchID]uint64
+	next     map[int]int // sender → next nonce to admit
+	rot      int
+	gen      uint64                         // nd.gen the core was built for
+	disk     map[types.BatchID]*types.Batch // durable bodies (survive a crash)
+	lastH    uint64                         // highest height handed to Execute
+	blocks   map[uint64]*types.Proposal     // committed blocks (the node's block store)
+	signer   *dag.MemSigner
+	restarts int
 }
 
 // NewDAGApp returns an app with defaults: enforce, 6 senders per creator
@@ -196,24 +202,78 @@ func (a *DAGApp) Init(s *Sim) {
 // Node implements App.
 func (a *DAGApp) Node(s *Sim, nd *Node) NodeApp {
 	dn := &dagNode{app: a, nd: nd, nonces: map[types.AccountID]uint64{}, execd: map[types.TxID]bool{},
-		commB: map[types.BatchID]uint64{}, next: map[int]int{}}
+		commB: map[types.BatchID]uint64{}, next: map[int]int{}, disk: map[types.BatchID]*types.Batch{},
+		blocks: map[uint64]*types.Proposal{}}
+	dn.signer = dag.NewMemSigner(simNetwork, simKey(int(nd.Val)))
+	dn.build(0)
+	a.nodes[nd.Inst] = dn
+	return dn
+}
+
+// build makes a fresh pool and DAG core at committed height h (boot or
+// restart); the signer (with its guard) survives, like the key's record.
+func (dn *dagNode) build(h uint64) {
+	a := dn.app
 	pool, err := mempool.New(mempool.ConfigFor(mempool.FeePriority, a.params), dn)
 	if err != nil {
 		panic(err)
 	}
-	dn.pool = pool
 	core, err := dag.New(dag.Config{
-		Network: simNetwork, Validators: s.vs, Self: nd.Val, Params: a.params, Coupling: a.Coupling,
-		Signer:   dag.NewMemSigner(simNetwork, simKey(int(nd.Val))),
-		Verifier: &dag.RealVerifier{Network: simNetwork, Validators: s.vs, Checker: a.checker},
-		Creator:  int(nd.Val) != a.ByzCreator, MaxWaitMs: a.MaxWaitMs, MaxBatchTxs: 20,
-	}, pool, 0)
+		Network: simNetwork, Validators: a.vs, Self: dn.nd.Val, Params: a.params, Coupling: a.Coupling,
+		Signer:   dn.signer,
+		Verifier: &dag.RealVerifier{Network: simNetwork, Validators: a.vs, Checker: a.checker},
+		Creator:  int(dn.nd.Val) != a.ByzCreator, MaxWaitMs: a.MaxWaitMs, MaxBatchTxs: 20,
+	}, pool, h)
 	if err != nil {
 		panic(err)
 	}
-	dn.core = core
-	a.nodes[nd.Inst] = dn
-	return dn
+	dn.pool, dn.core, dn.gen = pool, core, dn.nd.gen
+}
+
+// ensure rebuilds the DAG side after the instance restarted: empty pool
+// (clients resubmit from the account nonce), bodies restored from disk,
+// the committed index rebuilt by replaying the last BATCH_TTL committed
+// blocks.
+func (dn *dagNode) ensure() {
+	if dn.gen == dn.nd.gen {
+		return
+	}
+	a := dn.app
+	h := dn.lastH
+	dn.build(h)
+	var bodies []*types.Batch
+	for _, id := range slices.SortedFunc(maps.Keys(dn.disk), func(x, y types.BatchID) int { return slices.Compare(x[:], y[:]) }) {
+		bodies = append(bodies, dn.disk[id])
+	}
+	dn.core.Restore(bodies)
+	for k := h - min(h, a.params.BatchTTL) + 1; k <= h && k < uint64(len(dn.nd.committed)); k++ {
+		if p := dn.committedBlock(k); p != nil {
+			dn.core.Step(dag.Committed{Block: p})
+		}
+	}
+	for k := range a.SendersPerCreator {
+		s := int(dn.nd.Val)*a.SendersPerCreator + k
+		dn.next[s] = int(dn.nonces[dagSenderKeyID(s)])
+	}
+	dn.restarts++
+}
+
+func (dn *dagNode) committedBlock(h uint64) *types.Proposal {
+	if p, ok := dn.blocks[h]; ok {
+		return p
+	}
+	return nil
+}
+
+var dagSenderIDs sync.Map
+
+func dagSenderKeyID(s int) types.AccountID {
+	if id, ok := dagSenderIDs.Load(s); ok {
+		return id.(types.AccountID)
+	}
+	id := types.AccountIDOf(dagSenderKey(s).Public())
+	dagSenderIDs.Store(s, id)
+	return id
 }
 
 // Account implements mempool.AccountView (nonce-only accounts, rich).
@@ -225,6 +285,7 @@ func (dn *dagNode) Account(id types.AccountID) (types.Account, error) {
 // so that while some senders wait for their pending batch (run rule) others
 // keep the builder cutting.
 func (dn *dagNode) admit() {
+	dn.ensure()
 	a := dn.app
 	k := dn.rot % a.SendersPerCreator
 	dn.rot++
@@ -239,6 +300,7 @@ func (dn *dagNode) admit() {
 
 // step feeds the DAG core and performs its actions.
 func (dn *dagNode) step(ev dag.Event) {
+	dn.ensure()
 	dn.perform(dn.core.Step(ev))
 }
 
@@ -247,12 +309,15 @@ func (dn *dagNode) perform(acts []dag.Action) {
 	for _, act := range acts {
 		switch x := act.(type) {
 		case dag.Store:
-			id := x.ID
-			a.s.At(a.s.now+1, func(*Sim) { // an fsync later
-				if dn.nd.Up {
+			id, b, gen := x.ID, x.Batch, dn.nd.gen
+			a.s.At(a.s.now+1, func(*Sim) { // an fsync later; a crash before loses it
+				if dn.nd.Up && dn.nd.gen == gen {
+					dn.disk[id] = b
 					dn.step(dag.StoreDone{ID: id})
 				}
 			})
+		case dag.Delete:
+			delete(dn.disk, x.ID)
 		case dag.Send:
 			a.sendDAG(dn.nd, int(x.To), x.Msg)
 		case dag.Broadcast:
@@ -266,8 +331,8 @@ func (dn *dagNode) perform(acts []dag.Action) {
 				a.s.tickIfMoved(dn.nd)
 				a.s.step(dn.nd, consensus.PayloadAvailable{})
 			}
-		case dag.Delete, dag.SetTimer, dag.Equivocation:
-			// Bodies live in the core; the periodic tick covers timers.
+		case dag.SetTimer, dag.Equivocation:
+			// The periodic tick covers timers.
 		}
 	}
 }
@@ -357,16 +422,18 @@ func (a *DAGApp) noteCert(c *types.BatchCertificate) {
 // ---- consensus hooks ----------------------------------------------------------
 
 // Ready implements consensus.PayloadSource.
-func (dn *dagNode) Ready() bool { return dn.core.Ready() }
+func (dn *dagNode) Ready() bool { dn.ensure(); return dn.core.Ready() }
 
 // Build implements consensus.PayloadSource.
 func (dn *dagNode) Build(parent *types.BlockHeader, height, view uint64) []*types.BatchCertificate {
+	dn.ensure()
 	payload, _ := dn.core.BuildPayload(parent.ID(), height, view, dn.nd.Core)
 	return payload
 }
 
 // ValidatePayload implements consensus.PayloadValidator (V7).
 func (dn *dagNode) ValidatePayload(p *types.Proposal, _ *types.Proposal, anc consensus.Ancestry) error {
+	dn.ensure()
 	err := dn.core.ValidatePayload(p, p.Header.ParentID, anc)
 	dn.perform(dn.core.TakeActions())
 	return err
@@ -377,6 +444,19 @@ func (dn *dagNode) ValidatePayload(p *types.Proposal, _ *types.Proposal, anc con
 // block (as SimpleApp's), so consensus is unaffected by fetch latency.
 func (dn *dagNode) Execute(p *types.Proposal) crypto.Hash {
 	a := dn.app
+	dn.ensure()
+	digest := func() crypto.Hash {
+		var h [8]byte
+		binary.LittleEndian.PutUint64(h[:], p.Header.Height)
+		id := p.Header.ID()
+		return crypto.Sum([]byte("sim-exec"), h[:], id[:])
+	}
+	if p.Header.Height <= dn.lastH {
+		return digest() // re-commit after a restart: already handed over
+	}
+	dn.lastH = p.Header.Height
+	dn.blocks[p.Header.Height] = p
+	delete(dn.blocks, p.Header.Height-min(p.Header.Height, a.params.BatchTTL+1))
 	for _, c := range p.Payload {
 		id := c.BatchID(simNetwork)
 		if dn.nd.Honest {
@@ -393,10 +473,7 @@ func (dn *dagNode) Execute(p *types.Proposal) crypto.Hash {
 	dn.step(dag.Committed{Block: p})
 	dn.execQ = append(dn.execQ, p)
 	dn.execute()
-	var h [8]byte
-	binary.LittleEndian.PutUint64(h[:], p.Header.Height)
-	id := p.Header.ID()
-	return crypto.Sum([]byte("sim-exec"), h[:], id[:])
+	return digest()
 }
 
 // execute runs queued committed blocks in order while their bodies are held:
