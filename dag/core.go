@@ -208,15 +208,17 @@ func (c *Core) CheckBatch(b *types.Batch) ([]types.TxID, error) {
 	if mx := c.ackMax[h.Creator]; mx >= AckWindow && h.Seq <= mx-AckWindow {
 		return nil, ErrAckWindow
 	}
+	// The creator signature before the equivocation check: evidence must
+	// be signed, and an unsigned copy must not count as the creator's.
+	if err := c.cfg.Verifier.VerifyBatchSig(b); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadBatchSig, err)
+	}
 	id := h.ID(c.net())
 	if prev, ok := c.seen[h.Creator][h.Seq]; ok && prev != id {
 		return nil, ErrEquivocation
 	}
 	if len(c.ackedPen[h.Creator]) >= int(p.MaxPending) {
 		return nil, ErrPendingQuota
-	}
-	if err := c.cfg.Verifier.VerifyBatchSig(b); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadBatchSig, err)
 	}
 	return c.checkTxs(b)
 }
@@ -442,6 +444,9 @@ func (c *Core) onCert(cert *types.BatchCertificate) {
 	if err != nil {
 		c.Metrics.CertRejected++
 		return
+	}
+	if ob := c.ownByID[e.id]; ob != nil && ob.cert == nil {
+		ob.cert = cert // another node assembled it (e.g. after our restart)
 	}
 	if c.bodies[e.id] == nil {
 		c.startFetch(cert.Header, cert.Signers)

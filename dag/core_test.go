@@ -515,3 +515,17 @@ func TestRestore(t *testing.T) {
 		t.Fatal("re-ack refused by the guard")
 	}
 }
+
+func TestUnsignedCopyIsNotEquivocation(t *testing.T) {
+	tn := newNet(t, 4, CouplingEnforce, nil)
+	c := tn.nodes[0].core
+	tx := signedTxs()[5][:1]
+	tn.step(0, RecvBatch{From: 3, Batch: byzBatch(t, 1, 100, tx, nil)})
+	tn.run()
+	forged := byzBatch(t, 1, 101, tx, nil)
+	forged.Signature = otherSig(forged.Signature)
+	c.Step(RecvBatch{From: 2, Batch: forged})
+	if c.Metrics.Equivocations != 0 || c.Metrics.BatchRejected["bad_batch_sig"] != 1 {
+		t.Fatalf("forged copy: equivocations %d, rejections %v", c.Metrics.Equivocations, c.Metrics.BatchRejected)
+	}
+}
