@@ -110,9 +110,13 @@ func TestRejections(t *testing.T) {
 	}
 	other := testKey(t, 5).Public()
 	cases := map[string][]byte{
-		"ciphertext":         edit(func(m map[string]any) { m["ciphertext"] = flipHex(m["ciphertext"].(string)) }),
-		"salt":               edit(func(m map[string]any) { m["kdf"].(map[string]any)["salt"] = flipHex(m["kdf"].(map[string]any)["salt"].(string)) }),
-		"nonce":              edit(func(m map[string]any) { m["cipher"].(map[string]any)["nonce"] = flipHex(m["cipher"].(map[string]any)["nonce"].(string)) }),
+		"ciphertext": edit(func(m map[string]any) { m["ciphertext"] = flipHex(m["ciphertext"].(string)) }),
+		"salt": edit(func(m map[string]any) {
+			m["kdf"].(map[string]any)["salt"] = flipHex(m["kdf"].(map[string]any)["salt"].(string))
+		}),
+		"nonce": edit(func(m map[string]any) {
+			m["cipher"].(map[string]any)["nonce"] = flipHex(m["cipher"].(map[string]any)["nonce"].(string))
+		}),
 		"kdf time":           edit(func(m map[string]any) { m["kdf"].(map[string]any)["t"] = 2 }),
 		"other public key":   edit(func(m map[string]any) { m["public_key"] = strings.Repeat("00", len(other.Bytes())) }),
 		"other account id":   edit(func(m map[string]any) { m["account_id"] = other.AccountID().String() }),
