@@ -169,7 +169,7 @@ type Counters struct {
 	RejectV1, RejectV2, RejectV3, RejectV4, RejectV5, RejectV6, RejectV7 uint64
 	RejectBelowCommitted                                                 uint64
 	StateDigestMismatch                                                  uint64 // qbind_state_digest_mismatch_total
-	VoteWaitExec, VoteWaitLock                                           uint64
+	VoteWaitExec, VoteWaitLock, VoteWaitPayload, HeldVotesCast           uint64
 	// Safety.
 	SafetyRefused uint64 // ErrConflict from the safety rules
 	SafetyErrors  uint64 // store or signer errors

@@ -87,6 +87,9 @@ type Core struct {
 	myTimeout *types.Timeout
 	myVote    *types.Vote
 	waitExec  *entry
+	// waitPayload is the current view's block whose V7 check waits for
+	// batch bodies (ErrPayloadPending).
+	waitPayload *entry
 
 	blocks          map[types.BlockID]*entry
 	perView         map[uint64]int // uncommitted stored blocks per view
@@ -169,6 +172,14 @@ func (c *Core) Step(ev Event) []Action {
 		c.Counters.Syncs++
 		c.onSync(e.From, &e.Sync)
 	case PayloadAvailable:
+		if e := c.waitPayload; e != nil {
+			c.waitPayload = nil
+			before := c.votedView
+			c.tryVote(e)
+			if c.votedView > before {
+				c.Counters.HeldVotesCast++
+			}
+		}
 		c.tryPropose()
 	case Executed:
 		c.onExecuted(e.Height, e.Digest)
@@ -629,6 +640,13 @@ var (
 	ErrV7 = errors.New("V7: payload invalid")
 )
 
+// ErrPayloadPending is what a PayloadValidator wraps when V7 cannot be
+// decided yet: in coupling modes warn and off a voter must hold every batch
+// body before voting, and some are still being fetched. The core keeps the
+// block and re-runs validation on the next PayloadAvailable event instead of
+// giving up its vote for the view.
+var ErrPayloadPending = errors.New("V7: payload bodies still being fetched")
+
 func (c *Core) addBlock(from uint16, p *types.Proposal) {
 	h := &p.Header
 	id := h.ID()
@@ -748,6 +766,9 @@ func (c *Core) extends(e *entry, lockID types.BlockID) bool {
 // errWait means "not yet decidable" (execution behind).
 var errWait = errors.New("wait")
 
+// errWaitPayload means "V7 waits for batch bodies".
+var errWaitPayload = errors.New("wait for payload bodies")
+
 func (c *Core) validate(e *entry) error {
 	h := e.h()
 	p := e.p
@@ -779,6 +800,10 @@ func (c *Core) validate(e *entry) error {
 	}
 	if c.cfg.Validator != nil {
 		if err := c.cfg.Validator.ValidatePayload(p, e.parent.p, ancestry{c}); err != nil {
+			if errors.Is(err, ErrPayloadPending) {
+				c.Counters.VoteWaitPayload++
+				return errWaitPayload
+			}
 			c.Counters.RejectV7++
 			return fmt.Errorf("%w: %w", ErrV7, err)
 		}
@@ -806,6 +831,10 @@ func (c *Core) tryVote(e *entry) {
 	err := c.validate(e)
 	if errors.Is(err, errWait) {
 		c.waitExec = e
+		return
+	}
+	if errors.Is(err, errWaitPayload) {
+		c.waitPayload = e
 		return
 	}
 	if err != nil {

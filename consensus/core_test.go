@@ -1,6 +1,7 @@
 package consensus
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -513,5 +514,42 @@ func TestConfigValidate(t *testing.T) {
 	bad.Self, bad.MaxBlockIntervalMs, bad.BaseTimeoutMs = 0, 2000, 1000
 	if _, err := New(bad); err == nil {
 		t.Fatal("max_block_interval ≥ base timeout")
+	}
+}
+
+// pendingPayload answers ErrPayloadPending until ready is set: a warn/off
+// coupling voter still fetching batch bodies.
+type pendingPayload struct{ ready *bool }
+
+func (p pendingPayload) ValidatePayload(*types.Proposal, *types.Proposal, Ancestry) error {
+	if !*p.ready {
+		return fmt.Errorf("2 of 3 bodies missing: %w", ErrPayloadPending)
+	}
+	return nil
+}
+
+// TestVoteHeldForPayloadBodies: a block whose V7 check waits for bodies gets
+// no vote and no rejection; the vote is cast when PayloadAvailable reports
+// that the bodies arrived, still in the same view.
+func TestVoteHeldForPayloadBodies(t *testing.T) {
+	ready := false
+	f := newFixture(t, 4, 3, func(c *Config) { c.Validator = pendingPayload{&ready} })
+	b1 := f.validProposal()
+	f.step(RecvProposal{From: b1.Header.Proposer, Proposal: b1})
+	if f.sentVote() != nil || f.c.Counters.RejectV7 != 0 || f.c.Counters.VoteWaitPayload == 0 {
+		t.Fatalf("voted or rejected while bodies were missing: %+v", f.c.Counters)
+	}
+	f.step(PayloadAvailable{})
+	if f.sentVote() != nil {
+		t.Fatal("voted before the bodies arrived")
+	}
+	ready = true
+	f.step(PayloadAvailable{})
+	if v := f.sentVote(); v == nil || v.View != b1.Header.View || f.c.Counters.HeldVotesCast != 1 {
+		t.Fatalf("no vote after the bodies arrived: %+v", f.acts)
+	}
+	f.step(PayloadAvailable{})
+	if f.sentVote() != nil {
+		t.Fatal("voted twice")
 	}
 }

@@ -40,8 +40,9 @@ type RecvSync struct {
 	Sync types.SyncInfo
 }
 
-// PayloadAvailable says the DAG now holds at least one eligible certificate
-// (§7 "When to propose").
+// PayloadAvailable says the DAG has something new for payloads: an eligible
+// certificate (§7 "When to propose") or a fetched batch body, which lets a
+// vote held back by ErrPayloadPending be decided.
 type PayloadAvailable struct{}
 
 // Executed says the execution pipeline executed height Height with exec

@@ -321,6 +321,9 @@ func (c *Core) onStored(id types.BatchID) {
 	bd.stored = true
 	if f := c.fetches[id]; f != nil {
 		delete(c.fetches, id)
+		// A voter in coupling mode warn/off may be holding its vote for
+		// this body (consensus.ErrPayloadPending): let consensus re-check.
+		c.emit(PayloadAvailable{})
 	}
 	if !bd.ackPending {
 		return

@@ -529,3 +529,41 @@ func TestUnsignedCopyIsNotEquivocation(t *testing.T) {
 		t.Fatalf("forged copy: equivocations %d, rejections %v", c.Metrics.Equivocations, c.Metrics.BatchRejected)
 	}
 }
+
+type noAncestry struct{}
+
+func (noAncestry) Block(types.BlockID) *types.Proposal { return nil }
+func (noAncestry) CommittedHeight() uint64             { return 0 }
+
+// TestFetchedBodyWakesConsensus: in coupling mode warn a voter missing a body
+// gets ErrNeedBodies (consensus holds its vote), and once the fetched body is
+// durably stored the core emits PayloadAvailable so consensus re-runs V7,
+// which then passes.
+func TestFetchedBodyWakesConsensus(t *testing.T) {
+	tn := newNet(t, 4, CouplingWarn, nil)
+	isolated := 3
+	tn.cut = func(from, to int) bool { return from == isolated || to == isolated }
+	tn.feed(0, 0, 0, 2)
+	tn.tick(60)
+	payload, bc := tn.nodes[0].core.BuildPayload(types.BlockID{}, 1, 3, nil)
+	if len(payload) == 0 {
+		t.Fatal("no certified batch to propose")
+	}
+	p := &types.Proposal{Header: types.BlockHeader{Height: 1, View: 3, BatchCommitment: bc}, Payload: payload}
+	tn.cut = nil
+	n3 := tn.nodes[isolated].core
+	if err := n3.ValidatePayload(p, types.BlockID{}, noAncestry{}); !errors.Is(err, ErrNeedBodies) {
+		t.Fatalf("validate without the body: %v", err)
+	}
+	for _, a := range n3.TakeActions() {
+		tn.perform(isolated, a)
+	}
+	before := tn.avail[isolated]
+	tn.run()
+	if tn.avail[isolated] == before {
+		t.Fatal("storing the fetched body did not emit PayloadAvailable")
+	}
+	if err := n3.ValidatePayload(p, types.BlockID{}, noAncestry{}); err != nil {
+		t.Fatalf("validate after the fetch: %v", err)
+	}
+}

@@ -91,7 +91,8 @@ type Send struct {
 // Broadcast sends Msg to every other validator.
 type Broadcast struct{ Msg Message }
 
-// PayloadAvailable tells consensus an eligible certificate exists.
+// PayloadAvailable tells consensus an eligible certificate exists, or a
+// fetched body arrived that a held-back vote may be waiting for.
 type PayloadAvailable struct{}
 
 // SetTimer asks for a Tick at or after AtMs.

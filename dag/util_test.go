@@ -124,11 +124,12 @@ type tnet struct {
 	checker *types.Checker
 	vs      *types.ValidatorSet
 	sent    []Message // every message sent (for assertions)
+	avail   []int     // PayloadAvailable actions per node
 }
 
 func newNet(t testing.TB, n int, mode CouplingMode, mut func(*Config)) *tnet {
 	vs := valSet(t, n)
-	tn := &tnet{t: t, vs: vs, checker: types.NewChecker(testNet, params(t))}
+	tn := &tnet{t: t, vs: vs, checker: types.NewChecker(testNet, params(t)), avail: make([]int, n)}
 	for i := range n {
 		pool, err := mempool.New(mempool.ConfigFor(mempool.FeePriority, params(t)), richView{})
 		if err != nil {
@@ -183,7 +184,9 @@ func (tn *tnet) perform(i int, a Action) {
 				tn.send(i, j, a.Msg)
 			}
 		}
-	case PayloadAvailable, SetTimer, Equivocation:
+	case PayloadAvailable:
+		tn.avail[i]++
+	case SetTimer, Equivocation:
 	default:
 		tn.t.Fatalf("unknown action %T", a)
 	}

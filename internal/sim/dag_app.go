@@ -2,6 +2,7 @@ package sim
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -436,6 +437,11 @@ func (dn *dagNode) ValidatePayload(p *types.Proposal, _ *types.Proposal, anc con
 	dn.ensure()
 	err := dn.core.ValidatePayload(p, p.Header.ParentID, anc)
 	dn.perform(dn.core.TakeActions())
+	if errors.Is(err, dag.ErrNeedBodies) {
+		// The node's driver makes the same translation: hold the vote until
+		// the fetched bodies arrive (PayloadAvailable), don't give it up.
+		return fmt.Errorf("%w: %w", consensus.ErrPayloadPending, err)
+	}
 	return err
 }
 

@@ -270,8 +270,8 @@ func TestDAGRandomSeeds(t *testing.T) {
 
 // TestDAGWarnHoldsBodies runs the coupling mode warn: voters hold every
 // body before voting (ValidatePayload returns ErrNeedBodies and fetches);
-// consensus has no "re-validate when bodies arrive" hook yet, so a voter
-// that lacked a body skips that vote and later views carry the chain.
+// consensus holds the vote (ErrPayloadPending) and casts it when the fetched
+// body arrives (PayloadAvailable), still in the same view.
 // Validator 3 is cut off for a while so that it meets payloads whose
 // bodies it never received.
 func TestDAGWarnHoldsBodies(t *testing.T) {
@@ -283,9 +283,10 @@ func TestDAGWarnHoldsBodies(t *testing.T) {
 		{At: heal, Do: func(s *Sim) { s.Heal() }},
 	}}, app)
 	checkExecutedAgree(t, s, app)
-	var need uint64
+	var need, held uint64
 	for _, dn := range honestDAG(s, app) {
 		need += dn.core.Metrics.CouplingValidation["need_bodies"]
+		held += dn.nd.Core.Counters.HeldVotesCast
 		if dn.core.Metrics.CouplingValidation["invalid_warn"] != 0 {
 			t.Errorf("instance %d: honest payloads counted invalid", dn.nd.Inst)
 		}
@@ -296,7 +297,11 @@ func TestDAGWarnHoldsBodies(t *testing.T) {
 	if need == 0 {
 		t.Error("no vote ever waited for a body")
 	}
-	t.Logf("warn: %d votes waited for bodies", need)
+	// Here only validator 3 lacks bodies, so the other three usually form
+	// the QC and move on before its fetch lands: held votes are rarely cast
+	// (the consensus unit test TestVoteHeldForPayloadBodies covers the
+	// mechanism; dag's TestFetchedBodyWakesConsensus the signal).
+	t.Logf("warn: %d votes waited for bodies, %d of them cast once the bodies arrived", need, held)
 }
 
 // TestDAGCrashRestart: validator 1 crashes mid-run and restarts; its DAG
