@@ -32,36 +32,22 @@ func (s Status) String() string {
 	return fmt.Sprintf("status(%d)", uint8(s))
 }
 
-// SkipReason is why a tx was skipped; the codes are the check order of §5:
-// the first failing check is the reason.
-type SkipReason uint8
+// SkipReason is why a tx was skipped (types.SkipReason: the mempool reads
+// the same codes). The names below keep execution's code readable.
+type SkipReason = types.SkipReason
 
 const (
-	SkipNone                   SkipReason = 0
-	SkipMalformed              SkipReason = 1
-	SkipV0Forbidden            SkipReason = 2
-	SkipGasLimitBelowIntrinsic SkipReason = 3
-	SkipFeeBelowMinimum        SkipReason = 4
-	SkipBlockGasLimit          SkipReason = 5
-	SkipNonceTooLow            SkipReason = 6
-	SkipNonceTooHigh           SkipReason = 7
-	SkipInsufficientBalance    SkipReason = 8
-	maxSkipReason                         = SkipInsufficientBalance
+	SkipNone                   = types.SkipNone
+	SkipMalformed              = types.SkipMalformed
+	SkipV0Forbidden            = types.SkipV0Forbidden
+	SkipGasLimitBelowIntrinsic = types.SkipGasLimitBelowIntrinsic
+	SkipFeeBelowMinimum        = types.SkipFeeBelowMinimum
+	SkipBlockGasLimit          = types.SkipBlockGasLimit
+	SkipNonceTooLow            = types.SkipNonceTooLow
+	SkipNonceTooHigh           = types.SkipNonceTooHigh
+	SkipInsufficientBalance    = types.SkipInsufficientBalance
+	maxSkipReason              = types.MaxSkipReason
 )
-
-var skipNames = [...]string{"none", "malformed", "v0_forbidden", "gas_limit_below_intrinsic", "fee_below_minimum",
-	"block_gas_limit", "nonce_too_low", "nonce_too_high", "insufficient_balance"}
-
-func (r SkipReason) String() string {
-	if int(r) < len(skipNames) {
-		return skipNames[r]
-	}
-	return fmt.Sprintf("skip_reason(%d)", uint8(r))
-}
-
-// Static reports whether the reason is decided without reading state (codes
-// 1–5); Stage B never schedules such txs.
-func (r SkipReason) Static() bool { return r >= SkipMalformed && r <= SkipBlockGasLimit }
 
 // Receipt is the outcome of one entry of the canonical list.
 type Receipt struct {

@@ -89,35 +89,13 @@ func (p *Pool) Unbatch(ids []types.TxID) {
 	}
 }
 
-// SkipReason is a receipt's skip reason code (PROTOCOL.md §5); the values
-// equal execution.SkipReason's.
-type SkipReason uint8
-
-// Skip reason codes of §5.
-const (
-	SkipNone                   SkipReason = 0
-	SkipMalformed              SkipReason = 1
-	SkipV0Forbidden            SkipReason = 2
-	SkipGasLimitBelowIntrinsic SkipReason = 3
-	SkipFeeBelowMinimum        SkipReason = 4
-	SkipBlockGasLimit          SkipReason = 5
-	SkipNonceTooLow            SkipReason = 6
-	SkipNonceTooHigh           SkipReason = 7
-	SkipInsufficientBalance    SkipReason = 8
-)
-
-// StaysInPool reports the pool outcome of a skip (§7): a tx skipped
-// nonce_too_high or block_gas_limit stays and becomes batchable again; every
-// other skip removes it.
-func (r SkipReason) StaysInPool() bool { return r == SkipNonceTooHigh || r == SkipBlockGasLimit }
-
 // TxOutcome is what execution did with one entry of a committed block.
 // Sender may be the zero id when the entry did not decode.
 type TxOutcome struct {
 	ID       types.TxID
 	Sender   types.AccountID
 	Executed bool // executed (ok or failed_insufficient_balance)
-	Skip     SkipReason
+	Skip     types.SkipReason
 }
 
 // OnBlock applies a committed block's outcomes (§7): executed txs and txs

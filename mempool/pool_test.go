@@ -4,7 +4,6 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/qbind/qbind/execution"
 	"github.com/qbind/qbind/types"
 	"github.com/qbind/qbind/u128"
 )
@@ -227,7 +226,7 @@ func TestFIFO(t *testing.T) {
 
 // TestSkipOutcomes is the pool outcome table of §7 for every skip reason.
 func TestSkipOutcomes(t *testing.T) {
-	for r := SkipMalformed; r <= SkipInsufficientBalance; r++ {
+	for r := types.SkipMalformed; r <= types.SkipInsufficientBalance; r++ {
 		v := newView()
 		fund(v, 1, 1e18)
 		p := mustNew(t, testConfig(), v)
@@ -236,7 +235,7 @@ func TestSkipOutcomes(t *testing.T) {
 		if err := p.OnBlock([]TxOutcome{{ID: e.Tx.ID, Sender: e.Tx.Sender, Skip: r}}); err != nil {
 			t.Fatal(err)
 		}
-		stays := r == SkipNonceTooHigh || r == SkipBlockGasLimit
+		stays := r == types.SkipNonceTooHigh || r == types.SkipBlockGasLimit
 		if got := p.Get(e.Tx.ID) != nil; got != stays {
 			t.Fatalf("%v: in pool %v, want %v", r, got, stays)
 		}
@@ -291,28 +290,11 @@ func TestRecheck(t *testing.T) {
 	for n := range 3 {
 		ids = append(ids, add(t, p, fakeTx{sender: 1, nonce: uint64(n), fee: 1}, nil).Tx.ID)
 	}
-	if err := p.OnBlock([]TxOutcome{{ID: ids[1], Skip: SkipInsufficientBalance}}); err != nil {
+	if err := p.OnBlock([]TxOutcome{{ID: ids[1], Skip: types.SkipInsufficientBalance}}); err != nil {
 		t.Fatal(err)
 	}
 	if p.SenderLen(sender(1)) != 1 {
 		t.Fatalf("gap not dropped: %d", p.SenderLen(sender(1)))
-	}
-}
-
-func TestSkipCodesMatchExecution(t *testing.T) {
-	pairs := []struct {
-		a SkipReason
-		b execution.SkipReason
-	}{
-		{SkipMalformed, execution.SkipMalformed}, {SkipV0Forbidden, execution.SkipV0Forbidden},
-		{SkipGasLimitBelowIntrinsic, execution.SkipGasLimitBelowIntrinsic}, {SkipFeeBelowMinimum, execution.SkipFeeBelowMinimum},
-		{SkipBlockGasLimit, execution.SkipBlockGasLimit}, {SkipNonceTooLow, execution.SkipNonceTooLow},
-		{SkipNonceTooHigh, execution.SkipNonceTooHigh}, {SkipInsufficientBalance, execution.SkipInsufficientBalance},
-	}
-	for _, p := range pairs {
-		if uint8(p.a) != uint8(p.b) {
-			t.Fatalf("skip code %d != execution %d (%v)", p.a, p.b, p.b)
-		}
 	}
 }
 

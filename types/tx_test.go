@@ -207,3 +207,16 @@ func TestEveryByteFlipRejected(t *testing.T) {
 		}
 	}
 }
+
+func TestSkipReasons(t *testing.T) {
+	static := map[SkipReason]bool{SkipMalformed: true, SkipV0Forbidden: true, SkipGasLimitBelowIntrinsic: true, SkipFeeBelowMinimum: true, SkipBlockGasLimit: true}
+	stays := map[SkipReason]bool{SkipNonceTooHigh: true, SkipBlockGasLimit: true}
+	for r := SkipNone; r <= MaxSkipReason; r++ {
+		if r.Static() != static[r] || r.StaysInPool() != stays[r] {
+			t.Errorf("%v: static %v stays %v", r, r.Static(), r.StaysInPool())
+		}
+	}
+	if SkipInsufficientBalance.String() != "insufficient_balance" || SkipReason(9).String() != "skip_reason(9)" {
+		t.Error("skip reason names")
+	}
+}

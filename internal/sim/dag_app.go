@@ -516,9 +516,9 @@ func (dn *dagNode) execute() {
 			o := mempool.TxOutcome{ID: ct.ID, Sender: ct.Sender}
 			switch n := dn.nonces[ct.Sender]; {
 			case ct.Tx.Nonce < n:
-				o.Skip = mempool.SkipNonceTooLow
+				o.Skip = types.SkipNonceTooLow
 			case ct.Tx.Nonce > n:
-				o.Skip = mempool.SkipNonceTooHigh
+				o.Skip = types.SkipNonceTooHigh
 			default:
 				if dn.nd.Honest && dn.execd[ct.ID] {
 					dn.app.fail("instance %d: tx %s executed twice", dn.nd.Inst, ct.ID)
