@@ -656,3 +656,14 @@ func (a *DAGApp) CheckRetrievable() {
 		}
 	}
 }
+
+// Certificates is the number of distinct batches certified during the run.
+func (a *DAGApp) Certificates() int { return len(a.certs) }
+
+// ExecutedTxs is the number of distinct transactions instance inst executed.
+func (a *DAGApp) ExecutedTxs(inst int) int {
+	if dn := a.nodes[inst]; dn != nil {
+		return len(dn.execd)
+	}
+	return 0
+}
