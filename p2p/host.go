@@ -74,7 +74,7 @@ type Config struct {
 	Clock    Clock      // RealClock
 	Rand     *rand.Rand // seeded from crypto/rand; not shared with other goroutines
 	Logger   *slog.Logger
-	Metrics  *Metrics // NewMetrics()
+	Metrics  *Metrics // NewMetrics(registry); nil: unregistered metrics
 	KeyCache *crypto.KeyCache
 }
 
@@ -118,7 +118,7 @@ func (c *Config) setDefaults() {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	if c.Metrics == nil {
-		c.Metrics = NewMetrics()
+		c.Metrics = NewMetrics(nil)
 	}
 	if c.KeyCache == nil {
 		c.KeyCache = crypto.NewKeyCache(1024)

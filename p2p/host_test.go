@@ -3,6 +3,8 @@ package p2p
 import (
 	"errors"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -344,7 +346,7 @@ func TestSubnetCapWithValidatorExemption(t *testing.T) {
 	if fromSubnet() != 4 {
 		t.Fatalf("%d non-validators from the /24", fromSubnet())
 	}
-	if got := target.cfg.Metrics.AdmissionsRefused.(*Value).Value(); got < 1 {
+	if got := testutil.ToFloat64(target.cfg.Metrics.AdmissionsRefused); got < 1 {
 		t.Fatalf("refusals not counted: %v", got)
 	}
 	_ = clients
@@ -393,7 +395,7 @@ func TestFloodDoesNotStarveOthers(t *testing.T) {
 		}
 	}()
 	hn.until("flood under way", 0, func() bool {
-		return r.cfg.Metrics.RateLimitedMessages.(*Value).Value() > 1000
+		return testutil.ToFloat64(r.cfg.Metrics.RateLimitedMessages) > 1000
 	})
 	for _, o := range others {
 		for j := range 200 {
@@ -415,5 +417,28 @@ func TestFloodDoesNotStarveOthers(t *testing.T) {
 	if got := r.count(flooder.ID()); got > 300 {
 		t.Fatalf("flooder delivered %d messages with a burst of 300 and a stopped clock", got)
 	}
-	t.Logf("flooder delivered %d, dropped %v", r.count(flooder.ID()), r.cfg.Metrics.RateLimitedMessages.(*Value).Value())
+	t.Logf("flooder delivered %d, dropped %v", r.count(flooder.ID()), testutil.ToFloat64(r.cfg.Metrics.RateLimitedMessages))
+}
+
+func TestMetricsRegister(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := NewMetrics(reg)
+	m.Dials.Inc()
+	m.PeersInbound.Set(3)
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, f := range fams {
+		got[f.GetName()] = true
+	}
+	for _, name := range []string{"qbind_p2p_dials_total", "qbind_p2p_peers_inbound", "qbind_p2p_pex_records_rejected_total"} {
+		if !got[name] {
+			t.Errorf("%s not registered", name)
+		}
+	}
+	if testutil.ToFloat64(m.Dials) != 1 || testutil.ToFloat64(m.PeersInbound) != 3 {
+		t.Error("metric values")
+	}
 }

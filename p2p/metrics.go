@@ -1,47 +1,19 @@
 package p2p
 
 import (
-	"math"
-	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/qbind/qbind/p2p/kemtls"
-	"time"
 )
 
-// Counter and Gauge are the subsets of prometheus.Counter and
-// prometheus.Gauge the P2P layer uses, so a registry-backed Metrics can be
-// swapped in without touching the call sites (prometheus/client_golang is
-// not in go.mod yet; docs/p2p.md).
-type Counter interface {
-	Inc()
-	Add(float64)
-}
-
-// Gauge is a value that goes up and down.
-type Gauge interface {
-	Set(float64)
-	Inc()
-	Dec()
-}
-
-// Value is a lock-free float64 that implements Counter and Gauge.
-type Value struct {
-	Name, Help string
-	bits       atomic.Uint64
-}
-
-func (v *Value) Add(d float64) {
-	for {
-		old := v.bits.Load()
-		if v.bits.CompareAndSwap(old, math.Float64bits(math.Float64frombits(old)+d)) {
-			return
-		}
-	}
-}
-func (v *Value) Inc()           { v.Add(1) }
-func (v *Value) Dec()           { v.Add(-1) }
-func (v *Value) Set(x float64)  { v.bits.Store(math.Float64bits(x)) }
-func (v *Value) Value() float64 { return math.Float64frombits(v.bits.Load()) }
+// Counter and Gauge are prometheus.Counter and prometheus.Gauge; the
+// aliases keep the field declarations short.
+type (
+	Counter = prometheus.Counter
+	Gauge   = prometheus.Gauge
+)
 
 // Metrics is the declared metric set of package p2p; names are
 // qbind_p2p_<name>. Create it once per process with NewMetrics.
@@ -70,57 +42,52 @@ type Metrics struct {
 	BadMessages         Counter // qbind_p2p_bad_messages_total
 	PEXRecordsAccepted  Counter // qbind_p2p_pex_records_accepted_total
 	PEXRecordsRejected  Counter // qbind_p2p_pex_records_rejected_total
-
-	all []*Value
 }
 
-// NewMetrics returns a Metrics backed by in-process values (All lists them
-// with their names for an exporter).
-func NewMetrics() *Metrics {
+// NewMetrics creates the metric set and registers it with reg (nil: not
+// registered, e.g. in tests; a registration conflict is a programming error
+// and panics, as prometheus.MustRegister does).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{}
-	v := func(name, help string) *Value {
-		x := &Value{Name: "qbind_p2p_" + name, Help: help}
-		m.all = append(m.all, x)
-		return x
+	var all []prometheus.Collector
+	counter := func(name, help string) Counter {
+		c := prometheus.NewCounter(prometheus.CounterOpts{Name: "qbind_p2p_" + name, Help: help})
+		all = append(all, c)
+		return c
 	}
-	m.PeersInbound = v("peers_inbound", "Connected inbound peers.")
-	m.PeersOutbound = v("peers_outbound", "Connected outbound peers.")
-	m.PeersValidators = v("peers_validators", "Connected validator peers.")
-	m.KnownPeers = v("known_peers", "Peers in the address book (≤ 100 discovered).")
-	m.OutboundSubnets16 = v("outbound_distinct_16", "Distinct IPv4 /16s among outbound peers.")
-	m.LowDiversity = v("low_diversity", "1 when outbound peers span fewer than 2 distinct /16s.")
-	m.HalfOpenHandshakes = v("half_open_handshakes", "Inbound handshakes in progress.")
-	m.Handshakes = v("handshakes_total", "Completed KEMTLS handshakes.")
-	m.HandshakeFailures = v("handshake_failures_total", "Failed KEMTLS handshakes.")
-	m.HandshakesRefused = v("handshakes_refused_total", "Inbound connections refused by the handshake rate limits or the half-open cap.")
-	m.Dials = v("dials_total", "Outbound dial attempts.")
-	m.DialFailures = v("dial_failures_total", "Failed outbound dials (connect or handshake).")
-	m.AdmissionsRefused = v("admissions_refused_total", "Authenticated sessions refused by peer caps, the /24 cap or a ban.")
-	m.Evictions = v("evictions_total", "Peers evicted for a low liveness score or missed heartbeats.")
-	m.PingMisses = v("ping_misses_total", "Heartbeats without a pong.")
-	m.MessagesIn = v("messages_in_total", "Messages received.")
-	m.MessagesOut = v("messages_out_total", "Messages sent.")
-	m.BytesIn = v("bytes_in_total", "Payload bytes received.")
-	m.BytesOut = v("bytes_out_total", "Payload bytes sent.")
-	m.SendQueueDrops = v("send_queue_drops_total", "Messages dropped because a peer's send queue was full.")
-	m.RateLimitedMessages = v("rate_limited_messages_total", "Inbound messages dropped by a peer's message or byte bucket.")
-	m.BadMessages = v("bad_messages_total", "Inbound messages that did not decode.")
-	m.PEXRecordsAccepted = v("pex_records_accepted_total", "NodeRecords accepted from peer exchange.")
-	m.PEXRecordsRejected = v("pex_records_rejected_total", "NodeRecords rejected (signature, expiry, cap).")
+	gauge := func(name, help string) Gauge {
+		g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "qbind_p2p_" + name, Help: help})
+		all = append(all, g)
+		return g
+	}
+	m.PeersInbound = gauge("peers_inbound", "Connected inbound peers.")
+	m.PeersOutbound = gauge("peers_outbound", "Connected outbound peers.")
+	m.PeersValidators = gauge("peers_validators", "Connected validator peers.")
+	m.KnownPeers = gauge("known_peers", "Peers in the address book (≤ 100 discovered).")
+	m.OutboundSubnets16 = gauge("outbound_distinct_16", "Distinct IPv4 /16s among outbound peers.")
+	m.LowDiversity = gauge("low_diversity", "1 when outbound peers span fewer than 2 distinct /16s.")
+	m.HalfOpenHandshakes = gauge("half_open_handshakes", "Inbound handshakes in progress.")
+	m.Handshakes = counter("handshakes_total", "Completed KEMTLS handshakes.")
+	m.HandshakeFailures = counter("handshake_failures_total", "Failed KEMTLS handshakes.")
+	m.HandshakesRefused = counter("handshakes_refused_total", "Inbound connections refused by the handshake rate limits or the half-open cap.")
+	m.Dials = counter("dials_total", "Outbound dial attempts.")
+	m.DialFailures = counter("dial_failures_total", "Failed outbound dials (connect or handshake).")
+	m.AdmissionsRefused = counter("admissions_refused_total", "Authenticated sessions refused by peer caps, the /24 cap or a ban.")
+	m.Evictions = counter("evictions_total", "Peers evicted for a low liveness score or missed heartbeats.")
+	m.PingMisses = counter("ping_misses_total", "Heartbeats without a pong.")
+	m.MessagesIn = counter("messages_in_total", "Messages received.")
+	m.MessagesOut = counter("messages_out_total", "Messages sent.")
+	m.BytesIn = counter("bytes_in_total", "Payload bytes received.")
+	m.BytesOut = counter("bytes_out_total", "Payload bytes sent.")
+	m.SendQueueDrops = counter("send_queue_drops_total", "Messages dropped because a peer's send queue was full.")
+	m.RateLimitedMessages = counter("rate_limited_messages_total", "Inbound messages dropped by a peer's message or byte bucket.")
+	m.BadMessages = counter("bad_messages_total", "Inbound messages that did not decode.")
+	m.PEXRecordsAccepted = counter("pex_records_accepted_total", "NodeRecords accepted from peer exchange.")
+	m.PEXRecordsRejected = counter("pex_records_rejected_total", "NodeRecords rejected (signature, expiry, cap).")
+	if reg != nil {
+		reg.MustRegister(all...)
+	}
 	return m
-}
-
-// All lists the in-process values (nil for a Metrics not made by NewMetrics).
-func (m *Metrics) All() []*Value { return m.all }
-
-// Get returns the value named name, or nil.
-func (m *Metrics) Get(name string) *Value {
-	for _, v := range m.all {
-		if v.Name == name {
-			return v
-		}
-	}
-	return nil
 }
 
 // kemtlsObserver feeds listener events into m.
