@@ -224,6 +224,21 @@ func New(cfg Config) (*Host, error) {
 	return h, nil
 }
 
+// validatorIPs is the listener's Reserved set: the IPs of the configured
+// validator addresses (validators dial from their listen address), which
+// bypass the stranger handshake limits so that a flood of unauthenticated
+// connections cannot keep validators apart (§11: validators are exempt from
+// caps). Host names are not resolved here and get no reservation.
+func validatorIPs(vals []PeerAddr) func(netip.Addr) bool {
+	set := make(map[netip.Addr]bool, len(vals))
+	for _, v := range vals {
+		if ap, err := netip.ParseAddrPort(v.Addr); err == nil {
+			set[ap.Addr().Unmap()] = true
+		}
+	}
+	return func(a netip.Addr) bool { return set[a.Unmap()] }
+}
+
 func (h *Host) authorize(c *types.NodeCert) error {
 	if h.book.IsValidator(c.NodeID) { // validators map is fixed after New
 		return nil
@@ -250,7 +265,7 @@ func (h *Host) PeerAddr() PeerAddr { return PeerAddr{ID: h.id, Addr: h.advertise
 func (h *Host) Start() error {
 	ln, err := kemtls.Listen(h.cfg.ListenAddr, kemtls.ListenerConfig{
 		Handshake: h.hs, Limits: h.cfg.HandshakeLimits, MaxHalfOpen: h.cfg.MaxHalfOpen,
-		Observer: kemtlsObserver{h.m}, Logger: h.log,
+		Reserved: validatorIPs(h.cfg.Validators), Observer: kemtlsObserver{h.m}, Logger: h.log,
 	})
 	if err != nil {
 		return err

@@ -75,11 +75,23 @@ func run(ctx context.Context, conn net.Conn, cfg *Config, hs handshaker, first [
 		if _, err := conn.Write(first); err != nil {
 			return fail(err)
 		}
+	} else if d := time.Now().Add(cfg.firstRecordTimeout()); d.Before(deadline) {
+		// A server gives an idle connection only a short time to send its
+		// ClientHello: otherwise silent connections hold half-open slots
+		// for the whole handshake deadline.
+		if err := conn.SetDeadline(d); err != nil {
+			return nil, err
+		}
 	}
-	for !hs.Done() {
+	for records := 0; !hs.Done(); records++ {
 		rec, err := readRecord(conn)
 		if err != nil {
 			return fail(err)
+		}
+		if records == 0 && first == nil {
+			if err := conn.SetDeadline(deadline); err != nil {
+				return nil, err
+			}
 		}
 		out, err := hs.Next(rec)
 		if err != nil {
@@ -94,6 +106,11 @@ func run(ctx context.Context, conn net.Conn, cfg *Config, hs handshaker, first [
 				return fail(err)
 			}
 		}
+	}
+	// If ctx was cancelled meanwhile, its callback may already have set a
+	// past deadline (or be about to): the session would die at once.
+	if !stop() {
+		return nil, fmt.Errorf("%w: %w", ErrHandshakeTimeout, context.Cause(ctx))
 	}
 	if err := conn.SetDeadline(time.Time{}); err != nil {
 		return nil, err
@@ -159,10 +176,19 @@ type Observer interface {
 type ListenerConfig struct {
 	Handshake *Config
 	Limits    ratelimit.HandshakeLimits // zero value: ratelimit.DefaultHandshakeLimits
-	// MaxHalfOpen caps concurrent inbound handshakes (default 64).
-	MaxHalfOpen int
-	Observer    Observer
-	Logger      *slog.Logger
+	// MaxHalfOpen caps concurrent inbound handshakes (default 64), and
+	// MaxHalfOpenPerSubnet those from one /24 (IPv4) or /48 (IPv6)
+	// (default 8), so a few subnets cannot fill every slot.
+	MaxHalfOpen          int
+	MaxHalfOpenPerSubnet int
+	// Reserved reports addresses exempt from the handshake buckets and the
+	// half-open caps: the configured addresses of genesis validators, which
+	// §11 exempts from caps. They use a pool of MaxHalfOpen slots of their
+	// own, so strangers cannot lock validators out before identities are
+	// known. The identity is still checked by the handshake.
+	Reserved func(netip.Addr) bool
+	Observer Observer
+	Logger   *slog.Logger
 }
 
 // Listener accepts TCP connections and runs server handshakes on them,
@@ -172,7 +198,9 @@ type Listener struct {
 	ln       net.Listener
 	cfg      ListenerConfig
 	limiter  *ratelimit.HandshakeLimiter
-	sem      chan struct{}
+	sem      chan struct{} // half-open slots for strangers
+	reserved chan struct{} // half-open slots for Reserved addresses
+	perSub   map[netip.Prefix]int
 	out      chan *Session
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -192,16 +220,21 @@ func NewListener(ln net.Listener, cfg ListenerConfig) (*Listener, error) {
 	if cfg.MaxHalfOpen <= 0 {
 		cfg.MaxHalfOpen = 64
 	}
+	if cfg.MaxHalfOpenPerSubnet <= 0 {
+		cfg.MaxHalfOpenPerSubnet = 8
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	l := &Listener{
 		ln: ln, cfg: cfg,
-		limiter: ratelimit.NewHandshakeLimiter(cfg.Limits),
-		sem:     make(chan struct{}, cfg.MaxHalfOpen),
-		out:     make(chan *Session),
-		ctx:     ctx, cancel: cancel,
+		limiter:  ratelimit.NewHandshakeLimiter(cfg.Limits),
+		sem:      make(chan struct{}, cfg.MaxHalfOpen),
+		reserved: make(chan struct{}, cfg.MaxHalfOpen),
+		perSub:   make(map[netip.Prefix]int),
+		out:      make(chan *Session),
+		ctx:      ctx, cancel: cancel,
 	}
 	l.wg.Add(1)
 	go l.acceptLoop()
@@ -263,41 +296,90 @@ func (l *Listener) setHalfOpen(delta int) {
 
 func (l *Listener) acceptLoop() {
 	defer l.wg.Done()
+	var backoff time.Duration
 	for {
 		conn, err := l.ln.Accept()
 		if err != nil {
 			if l.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return
 			}
-			l.cfg.Logger.Warn("kemtls: accept", "err", err)
+			// E.g. EMFILE: back off like net/http instead of spinning.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			l.cfg.Logger.Warn("kemtls: accept", "err", err, "retry_in", backoff)
+			select {
+			case <-time.After(backoff):
+			case <-l.ctx.Done():
+				return
+			}
 			continue
 		}
+		backoff = 0
 		ap, err := netip.ParseAddrPort(conn.RemoteAddr().String())
 		if err != nil {
 			l.refuse(conn, fmt.Errorf("%w: remote address %v", ErrRateLimited, conn.RemoteAddr()))
 			continue
 		}
-		if err := l.limiter.Allow(ap.Addr(), l.cfg.Handshake.now()); err != nil {
+		addr := ap.Addr().Unmap()
+		if l.cfg.Reserved != nil && l.cfg.Reserved(addr) {
+			select {
+			case l.reserved <- struct{}{}:
+			default:
+				l.refuse(conn, ErrTooManyHalfOpen)
+				continue
+			}
+			l.start(conn, l.reserved, netip.Prefix{})
+			continue
+		}
+		if err := l.limiter.Allow(addr, l.cfg.Handshake.now()); err != nil {
 			l.refuse(conn, fmt.Errorf("%w: %w", ErrRateLimited, err))
+			continue
+		}
+		sub := ratelimit.Subnet(addr)
+		l.mu.Lock()
+		full := l.perSub[sub] >= l.cfg.MaxHalfOpenPerSubnet
+		if !full {
+			l.perSub[sub]++
+		}
+		l.mu.Unlock()
+		if full {
+			l.refuse(conn, fmt.Errorf("%w: %d from %v", ErrTooManyHalfOpen, l.cfg.MaxHalfOpenPerSubnet, sub))
 			continue
 		}
 		select {
 		case l.sem <- struct{}{}:
 		default:
+			l.releaseSubnet(sub)
 			l.refuse(conn, ErrTooManyHalfOpen)
 			continue
 		}
-		l.setHalfOpen(1)
-		l.wg.Add(1)
-		go l.handshake(conn)
+		l.start(conn, l.sem, sub)
 	}
 }
 
-func (l *Listener) handshake(conn net.Conn) {
+func (l *Listener) releaseSubnet(sub netip.Prefix) {
+	if !sub.IsValid() {
+		return
+	}
+	l.mu.Lock()
+	if l.perSub[sub]--; l.perSub[sub] <= 0 {
+		delete(l.perSub, sub)
+	}
+	l.mu.Unlock()
+}
+
+// start runs a handshake holding one slot of sem (and of sub's count).
+func (l *Listener) start(conn net.Conn, sem chan struct{}, sub netip.Prefix) {
+	l.setHalfOpen(1)
+	l.wg.Add(1)
+	go l.handshake(conn, sem, sub)
+}
+
+func (l *Listener) handshake(conn net.Conn, sem chan struct{}, sub netip.Prefix) {
 	defer l.wg.Done()
 	start := time.Now()
 	s, err := Server(l.ctx, conn, l.cfg.Handshake)
-	<-l.sem
+	<-sem
+	l.releaseSubnet(sub)
 	l.setHalfOpen(-1)
 	if l.cfg.Observer != nil {
 		l.cfg.Observer.HandshakeDone(true, time.Since(start), err)

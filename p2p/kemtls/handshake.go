@@ -47,9 +47,11 @@ type Config struct {
 	// encapsulation key it carries.
 	Cert   *types.NodeCert
 	KEMKey *crypto.KEMPrivateKey
-	// Authorize decides on the server whether a client whose certificate
-	// verified may connect (genesis validators, allowed full nodes). nil
-	// admits every valid certificate of the chain.
+	// Authorize decides on the server whether a client may connect
+	// (genesis validators, allowed full nodes). It runs after the node_id
+	// check and before the certificate's signature is verified, so it must
+	// decide by NodeID alone; the handshake completes only if the
+	// certificate then verifies. nil admits every valid certificate.
 	Authorize func(*types.NodeCert) error
 	// Suites offered (client, in preference order) and accepted (server);
 	// empty means {SuiteV1}.
@@ -64,6 +66,9 @@ type Config struct {
 	// HandshakeTimeout is the deadline of a handshake over a connection;
 	// zero is DefaultHandshakeTimeout.
 	HandshakeTimeout time.Duration
+	// FirstRecordTimeout bounds a server's wait for the ClientHello; zero
+	// is DefaultFirstRecordTimeout (1 s).
+	FirstRecordTimeout time.Duration
 	// RekeyInterval is the number of frames per key before a rekey; zero is
 	// DefaultRekeyInterval (2^20). Tests lower it.
 	RekeyInterval uint64
@@ -100,6 +105,16 @@ func (c *Config) random(b []byte) error {
 	}
 	_, err := io.ReadFull(r, b)
 	return err
+}
+
+// DefaultFirstRecordTimeout is how long a server waits for a ClientHello.
+const DefaultFirstRecordTimeout = time.Second
+
+func (c *Config) firstRecordTimeout() time.Duration {
+	if c.FirstRecordTimeout <= 0 {
+		return DefaultFirstRecordTimeout
+	}
+	return c.FirstRecordTimeout
 }
 
 func (c *Config) timeout() time.Duration {
@@ -207,10 +222,22 @@ func expectType(r Record, want MsgType) error {
 }
 
 // verifyPeerCert decodes and checks a peer certificate.
-func verifyPeerCert(cfg *Config, raw []byte) (*types.NodeCert, error) {
+// verifyPeerCert decodes and checks a peer's NodeCert. authorize, if not
+// nil, runs after the cheap node_id check and before the signature check, so
+// a client the server would refuse anyway costs it no key parse and no
+// ML-DSA verification (and cannot push keys into the key cache).
+func verifyPeerCert(cfg *Config, raw []byte, authorize func(*types.NodeCert) error) (*types.NodeCert, error) {
 	cert, err := types.DecodeNodeCert(raw)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrPeerCert, err)
+	}
+	if crypto.NodeID(cert.NetworkPK) != cert.NodeID {
+		return nil, fmt.Errorf("%w: %w", ErrPeerCert, types.ErrNodeIDMismatch)
+	}
+	if authorize != nil {
+		if err := authorize(cert); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrUnauthorized, err)
+		}
 	}
 	if err := cert.Verify(cfg.Network, cfg.now(), cfg.Keys); err != nil {
 		if errors.Is(err, types.ErrNodeCertChain) {
@@ -364,7 +391,7 @@ func (c *ClientHandshake) next(raw []byte) ([][]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		cert, err := verifyPeerCert(c.cfg, pt)
+		cert, err := verifyPeerCert(c.cfg, pt, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -575,14 +602,9 @@ func (s *ServerHandshake) next(raw []byte) ([][]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		cert, err := verifyPeerCert(s.cfg, pt)
+		cert, err := verifyPeerCert(s.cfg, pt, s.cfg.Authorize)
 		if err != nil {
 			return nil, err
-		}
-		if s.cfg.Authorize != nil {
-			if err := s.cfg.Authorize(cert); err != nil {
-				return nil, fmt.Errorf("%w: %w", ErrUnauthorized, err)
-			}
 		}
 		s.peer = cert
 		s.th.add(raw)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"runtime"
 	"sync"
 	"testing"
@@ -319,5 +320,90 @@ func TestListenerHalfOpenCap(t *testing.T) {
 	}
 	if err := wait(t, obs.refused); !errors.Is(err, ErrTooManyHalfOpen) {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// idleConn opens a TCP connection from src that never sends a byte.
+func idleConn(t *testing.T, l *Listener, src string) net.Conn {
+	t.Helper()
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+	c, err := d.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// dialFrom completes a real handshake from src.
+func dialFrom(t *testing.T, l *Listener, src string) error {
+	t.Helper()
+	go func() {
+		if s, err := l.Accept(); err == nil {
+			s.Close()
+		}
+	}()
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+	s, err := Dial(context.Background(), d, l.Addr().String(), testConfig(0), identities()[1].cert.NodeID)
+	if err == nil {
+		s.Close()
+	}
+	return err
+}
+
+// TestListenerFirstRecordDeadline: a connection that sends nothing loses its
+// half-open slot after FirstRecordTimeout, long before the handshake
+// deadline (an hour here: without the first-record deadline the test's
+// wait would time out).
+func TestListenerFirstRecordDeadline(t *testing.T) {
+	obs := newTestObserver()
+	cfg := testConfig(1)
+	cfg.HandshakeTimeout = time.Hour
+	cfg.FirstRecordTimeout = 50 * time.Millisecond
+	l := listen(t, "127.0.1.5:0", ListenerConfig{Handshake: cfg, Observer: obs})
+	conn := idleConn(t, l, "127.0.7.1")
+	if err := wait(t, obs.done); !errors.Is(err, ErrHandshakeTimeout) {
+		t.Fatalf("got %v", err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := conn.Read(make([]byte, 1)); err == nil {
+		t.Fatal("idle connection still open")
+	}
+}
+
+// TestListenerPerSubnetHalfOpenCap: one /24 cannot take more than its share
+// of the half-open slots; other subnets still get through.
+func TestListenerPerSubnetHalfOpenCap(t *testing.T) {
+	obs := newTestObserver()
+	cfg := testConfig(1)
+	cfg.FirstRecordTimeout = time.Hour
+	l := listen(t, "127.0.1.6:0", ListenerConfig{Handshake: cfg, Observer: obs, MaxHalfOpenPerSubnet: 2})
+	idleConn(t, l, "127.0.8.1")
+	idleConn(t, l, "127.0.8.2")
+	idleConn(t, l, "127.0.8.3")
+	if err := wait(t, obs.refused); !errors.Is(err, ErrTooManyHalfOpen) {
+		t.Fatalf("third half-open from one /24: %v", err)
+	}
+	if err := dialFrom(t, l, "127.0.9.1"); err != nil {
+		t.Fatalf("another /24 was locked out: %v", err)
+	}
+}
+
+// TestListenerReservedSlots: strangers holding every half-open slot do not
+// lock out a validator's configured address.
+func TestListenerReservedSlots(t *testing.T) {
+	obs := newTestObserver()
+	cfg := testConfig(1)
+	cfg.FirstRecordTimeout = time.Hour
+	validator := netip.MustParseAddr("127.0.10.1")
+	l := listen(t, "127.0.1.7:0", ListenerConfig{Handshake: cfg, Observer: obs, MaxHalfOpen: 1,
+		Reserved: func(a netip.Addr) bool { return a == validator }})
+	idleConn(t, l, "127.0.11.1")
+	idleConn(t, l, "127.0.12.1")
+	if err := wait(t, obs.refused); !errors.Is(err, ErrTooManyHalfOpen) {
+		t.Fatalf("stranger over the cap: %v", err)
+	}
+	if err := dialFrom(t, l, validator.String()); err != nil {
+		t.Fatalf("validator locked out by strangers: %v", err)
 	}
 }

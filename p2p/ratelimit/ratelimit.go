@@ -93,6 +93,13 @@ func (k *Keyed[K]) bucket(key K, now time.Time) *Bucket {
 	return &b
 }
 
+// refund returns cost tokens to key's bucket (capped at Burst).
+func (k *Keyed[K]) refund(key K, cost float64) {
+	if b := k.m[key]; b != nil {
+		b.tokens = min(b.tokens+cost, b.Burst)
+	}
+}
+
 // Peek reports whether key could take cost tokens now, without taking them.
 func (k *Keyed[K]) Peek(key K, now time.Time, cost float64) bool {
 	if b, ok := k.m[key]; ok {
@@ -173,6 +180,7 @@ func (h *HandshakeLimiter) Allow(a netip.Addr, now time.Time) error {
 		return ErrIPRateLimited
 	}
 	if !h.subnet.Allow(sub, now, 1) {
+		h.ip.refund(a, 1) // the subnet table was full of active keys
 		return ErrSubnetRateLimited
 	}
 	return nil
