@@ -45,7 +45,11 @@ func (c *accountCache) get(id types.AccountID) (types.Account, bool) {
 	}
 	c.mu.Lock()
 	e, ok := c.m[id]
+	var a types.Account
 	if ok {
+		// Copy under the lock: once it is released a concurrent put may
+		// overwrite e.a or recycle e for another account on eviction.
+		a = e.a
 		c.unlink(e)
 		c.pushFront(e)
 	}
@@ -55,7 +59,7 @@ func (c *accountCache) get(id types.AccountID) (types.Account, bool) {
 		return types.Account{}, false
 	}
 	c.metrics.CacheHits.Inc()
-	return e.a, true
+	return a, true
 }
 
 func (c *accountCache) put(id types.AccountID, a types.Account) {
