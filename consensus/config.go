@@ -143,6 +143,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("%w: timeouts base %d cap %d", ErrConfig, c.BaseTimeoutMs, c.MaxTimeoutMs)
 	case c.MaxBlockIntervalMs >= c.BaseTimeoutMs:
 		return fmt.Errorf("%w: max_block_interval %d must be below the base timeout %d", ErrConfig, c.MaxBlockIntervalMs, c.BaseTimeoutMs)
+	case c.RetainBlocks < 3:
+		// C(x) of a child of the committed tip reads the tip's parent,
+		// grandparent and great-grandparent.
+		return fmt.Errorf("%w: retain_blocks %d must be at least 3", ErrConfig, c.RetainBlocks)
 	case c.Genesis.Height != 0 || c.Genesis.View != 0:
 		return fmt.Errorf("%w: genesis must have view 0 and height 0", ErrConfig)
 	}
@@ -159,6 +163,8 @@ type Counters struct {
 	DropStaleVote, DropStaleTimeout, DropStaleProposal    uint64
 	DropEpoch                                             uint64
 	DropDuplicateVote, DropDuplicateTimeout               uint64
+	DropDuplicateProposal                                 uint64 // a block already parked waiting for its parent
+	DropBeforeStart                                       uint64 // events before Start
 	PendingBlocksFull                                     uint64 // pending-block cap hit
 	DropBlocksPerView                                     uint64 // > 4 uncertified blocks of one view
 	PendingBlocks                                         uint64 // blocks parked waiting for a parent

@@ -19,6 +19,9 @@ type entry struct {
 	parent    *entry
 	c         uint64 // C(x) of §8.2
 	committed bool
+	// certified: a QC for this block was seen (its own, or the justify of a
+	// stored child, which V1 makes a QC of its parent).
+	certified bool
 }
 
 func (e *entry) h() *types.BlockHeader { return &e.p.Header }
@@ -90,6 +93,15 @@ type Core struct {
 	// waitPayload is the current view's block whose V7 check waits for
 	// batch bodies (ErrPayloadPending).
 	waitPayload *entry
+	// waitLock is the current view's block whose vote waits for the block
+	// of a newer QC (S1 pending); retried when that QC has been applied.
+	waitLock *entry
+	// waitSign is the current view's block whose vote signature failed with
+	// a store or signer error; retried at retryAt.
+	waitSign *entry
+	// retryAt (0: none) is when a signature or a safety-record write that
+	// failed with a store or signer error is retried.
+	retryAt uint64
 
 	blocks          map[types.BlockID]*entry
 	perView         map[uint64]int // uncommitted stored blocks per view
@@ -152,15 +164,19 @@ func (c *Core) Step(ev Event) []Action {
 	if c.halted {
 		return nil
 	}
+	if _, ok := ev.(Start); !ok && !c.started {
+		// Start sets the clock and the view; anything earlier would be
+		// undone by it (the driver feeds stored blocks after Start).
+		c.Counters.DropBeforeStart++
+		return nil
+	}
 	switch e := ev.(type) {
 	case Start:
 		c.now = max(c.now, e.NowMs)
 		c.start()
 	case Tick:
 		c.now = max(c.now, e.NowMs)
-		if c.started {
-			c.tick()
-		}
+		c.tick()
 	case RecvProposal:
 		c.Counters.Proposals++
 		c.onProposal(e.From, e.Proposal, false)
@@ -198,6 +214,9 @@ func (c *Core) Step(ev Event) []Action {
 		for _, p := range bs {
 			c.onProposal(e.From, p, true)
 		}
+	}
+	if c.started && !c.halted {
+		c.retryWaitLock()
 	}
 	if c.started && !c.halted {
 		c.scheduleTimer()
@@ -254,9 +273,18 @@ func (c *Core) TimerDuration() uint64 { return c.timerDuration() }
 
 func (c *Core) tick() {
 	if c.recoverUntil != 0 && c.now >= c.recoverUntil {
-		c.recoverUntil = 0
 		if err := c.rules.EndObservation(); err != nil {
-			c.Counters.SafetyErrors++
+			c.Counters.SafetyErrors++ // still observing; retried
+			c.retryAt = c.now + c.cfg.FetchRetryMs
+		} else {
+			c.recoverUntil = 0
+		}
+	}
+	if c.retryAt != 0 && c.now >= c.retryAt {
+		c.retryAt = 0
+		if e := c.waitSign; e != nil {
+			c.waitSign = nil
+			c.tryVote(e)
 		}
 	}
 	if c.now >= c.timerAt {
@@ -291,6 +319,9 @@ func (c *Core) scheduleTimer() {
 	}
 	for _, f := range c.fetches {
 		next = min(next, f.at+c.cfg.FetchRetryMs)
+	}
+	if c.retryAt != 0 {
+		next = min(next, c.retryAt)
 	}
 	if next != c.lastSet {
 		c.lastSet = next
@@ -409,6 +440,7 @@ func (c *Core) unappliedMaxView() uint64 {
 // applyQC runs S1's lock update and the commit rule for a QC whose block is stored.
 func (c *Core) applyQC(q types.QC, e *entry) {
 	delete(c.unapplied, e.id)
+	e.certified = true
 	if h, bad := c.mismatch[e.id]; bad {
 		c.halt(fmt.Sprintf("state divergence at height %d", h))
 		return
@@ -488,8 +520,18 @@ func (c *Core) prune() {
 			}
 		}
 	}
+	// Digests are kept for the retention window and, below it, from the
+	// lowest exec height a future block can name: exec_height(b) = C(parent)
+	// and every parent is the committed tip or an uncommitted block, while C
+	// can lag far behind the committed height (views broken by TCs).
+	keepFrom := c.committedTip.c
+	for _, e := range c.blocks {
+		if !e.committed {
+			keepFrom = min(keepFrom, e.c)
+		}
+	}
 	for h := range c.digests {
-		if h+c.cfg.RetainBlocks < c.committedHeight {
+		if h+c.cfg.RetainBlocks < c.committedHeight && h < keepFrom {
 			delete(c.digests, h)
 		}
 	}
@@ -655,7 +697,11 @@ func (c *Core) addBlock(from uint16, p *types.Proposal) {
 	if _, ok := c.blocks[id]; ok {
 		return
 	}
-	if _, certified := c.unapplied[id]; !certified && !requested && c.perView[h.View] >= maxBlocksPerView {
+	if c.parked(id, h.ParentID) {
+		c.Counters.DropDuplicateProposal++
+		return
+	}
+	if _, certified := c.unapplied[id]; !certified && !requested && c.perView[h.View]+c.parkedInView(h.View) >= maxBlocksPerView {
 		c.Counters.DropBlocksPerView++
 		return
 	}
@@ -692,6 +738,7 @@ func (c *Core) addBlock(from uint16, p *types.Proposal) {
 		return
 	}
 	e := &entry{p: p, id: id, parent: parent, c: computeC(parent, h)}
+	parent.certified = true // V1: e's justify is a QC of its parent
 	c.blocks[id] = e
 	c.perView[h.View]++
 	c.emit(PersistBlock{Proposal: p})
@@ -715,6 +762,24 @@ func (c *Core) addBlock(from uint16, p *types.Proposal) {
 			c.addBlock(from, k)
 		}
 	}
+}
+
+// parked reports whether block id (child of parentID) waits in pending.
+func (c *Core) parked(id, parentID types.BlockID) bool {
+	return slices.ContainsFunc(c.pending[parentID], func(p *types.Proposal) bool { return p.Header.ID() == id })
+}
+
+// parkedInView counts pending blocks of view v (at most MaxPendingBlocks).
+func (c *Core) parkedInView(v uint64) int {
+	n := 0
+	for _, ps := range c.pending {
+		for _, p := range ps {
+			if p.Header.View == v {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // computeC is C(x) of §8.2 for a block x with header h and stored parent:
@@ -794,8 +859,7 @@ func (c *Core) validate(e *entry) error {
 	}
 	if d != h.ExecDigest {
 		c.Counters.RejectV6++
-		c.Counters.StateDigestMismatch++
-		c.mismatch[e.id] = h.ExecHeight
+		c.recordMismatch(e)
 		return ErrV6
 	}
 	if c.cfg.Validator != nil {
@@ -842,14 +906,20 @@ func (c *Core) tryVote(e *entry) {
 	}
 	if m := c.unappliedMaxView(); m > h.JustifyView {
 		// S1 for a newer QC is pending on its block: the true lock is
-		// unknown, and b's justify does not clear it. Wait for the block.
+		// unknown, and b's justify does not clear it. Wait for the block
+		// (retried by retryWaitLock once that QC is applied or dropped).
 		c.Counters.VoteWaitLock++
+		c.waitLock = e
 		return
 	}
 	ext := c.extends(e, c.rules.LockedQC().BlockID) || c.cfg.Faults.SkipLockCheck
 	sig, err := c.rules.SignVote(h, e.id, c.view, ext)
 	if err != nil {
 		c.countSafetyErr(err)
+		if !isConflict(err) {
+			c.waitSign = e // store or signer error: retry
+			c.retryAt = c.now + c.cfg.FetchRetryMs
+		}
 		return
 	}
 	c.votedView = h.View
@@ -861,6 +931,28 @@ func (c *Core) tryVote(e *entry) {
 		c.onVote(c.self, vt)
 	} else {
 		c.emit(Send{To: next, Msg: vt})
+	}
+}
+
+// retryWaitLock re-runs the vote held by VoteWaitLock once no QC newer than
+// its justify waits for its block any more.
+func (c *Core) retryWaitLock() {
+	e := c.waitLock
+	if e == nil {
+		return
+	}
+	if e.h().View != c.view || c.votedView >= e.h().View || c.blocks[e.id] != e {
+		c.waitLock = nil
+		return
+	}
+	if c.unappliedMaxView() > e.h().JustifyView {
+		return
+	}
+	c.waitLock = nil
+	before := c.votedView
+	c.tryVote(e)
+	if c.votedView > before {
+		c.Counters.HeldVotesCast++
 	}
 }
 
@@ -909,8 +1001,8 @@ func (c *Core) onVote(from uint16, vt *types.Vote) {
 	pw := c.power(vt.Voter)
 	t.power[vt.BlockID] += pw
 	t.total += pw
-	if c.vs.ExceedsOneThird(t.total) {
-		c.rules.Observe(vt.View)
+	if t.total > c.vs.F() {
+		c.rules.Observe(vt.View) // §8.4: messages of view w from more than f power
 	}
 	if !t.done && c.vs.IsQuorum(t.power[vt.BlockID]) {
 		t.done = true
@@ -935,12 +1027,18 @@ func (c *Core) onLocalTimeout() {
 		return
 	}
 	var t *types.Timeout
+	retry := false
 	if !c.timedOut {
-		c.timedOut = true
-		t = c.signTimeout(v)
+		var err error
+		t, err = c.signTimeout(v)
 		if t != nil {
+			c.timedOut = true
 			c.myTimeout = t
 			c.Counters.TimeoutsSent++
+		} else {
+			// not signed: retry at the next expiry (sooner after a store
+			// or signer error); the vote is still retransmitted below
+			retry = err != nil && !isConflict(err)
 		}
 	} else if c.myTimeout != nil {
 		t = c.myTimeout
@@ -956,6 +1054,9 @@ func (c *Core) onLocalTimeout() {
 		c.emit(Broadcast{Msg: vt})
 	}
 	c.timerAt = c.now + c.timerDuration()
+	if retry {
+		c.timerAt = c.now + min(c.timerDuration(), c.cfg.FetchRetryMs)
+	}
 	// aggregate our own vote and timeout too: a QC or TC can form here
 	if vt != nil && !c.voteTallied(vt) {
 		c.onVote(c.self, vt)
@@ -978,22 +1079,22 @@ func (c *Core) timedOutTallied(v uint64) bool {
 // signTimeout signs Timeout(v) (S3, S4, S5 in the rules). After a restart in
 // a view already timed out, it rebuilds the stored timeout when it still
 // holds the QC it named.
-func (c *Core) signTimeout(v uint64) *types.Timeout {
+func (c *Core) signTimeout(v uint64) (*types.Timeout, error) {
 	hq := c.highQC
 	if st := c.storedTimeoutFor(v); st != nil {
 		q, ok := c.qcByView[st.HighQCView]
 		if !ok {
 			c.Counters.SafetyRefused++
-			return nil
+			return nil, nil
 		}
 		hq = q
 	}
 	sig, err := c.rules.SignTimeout(v, hq.View)
 	if err != nil {
 		c.countSafetyErr(err)
-		return nil
+		return nil, err
 	}
-	return &types.Timeout{View: v, HighQC: hq, LastTC: c.lastTC, Voter: c.self, Signature: sig}
+	return &types.Timeout{View: v, HighQC: hq, LastTC: c.lastTC, Voter: c.self, Signature: sig}, nil
 }
 
 func (c *Core) onTimeout(from uint16, t *types.Timeout) {
@@ -1032,6 +1133,9 @@ func (c *Core) onTimeout(from uint16, t *types.Timeout) {
 	}
 	tt.byVoter[t.Voter] = t
 	tt.power += c.power(t.Voter)
+	if tt.power > c.vs.F() {
+		c.rules.Observe(t.View) // §8.4: messages of view w from more than f power
+	}
 	// join a higher view on timeouts from more than 1/3 of power
 	if t.View > c.view && c.vs.ExceedsOneThird(tt.power) {
 		c.rules.Observe(t.View)
@@ -1074,11 +1178,34 @@ func (c *Core) addEvidence(ev Evidence) {
 
 func (c *Core) onExecuted(h uint64, d crypto.Hash) {
 	c.digests[h] = d
+	// V6 (§8.3) for every stored block naming height h, not only the
+	// current view's: a QC may have formed before this replica executed h.
+	diverged := false
+	for _, e := range c.blocks {
+		if e.id != c.genesisID && e.h().ExecHeight == h && e.h().ExecDigest != d {
+			c.recordMismatch(e)
+			diverged = diverged || e.certified || e.committed
+		}
+	}
+	if diverged {
+		c.halt(fmt.Sprintf("state divergence at height %d", h))
+		return
+	}
 	if e := c.waitExec; e != nil {
 		c.waitExec = nil
 		c.tryVote(e)
 	}
 	c.tryPropose()
+}
+
+// recordMismatch counts a V6 digest mismatch of e once and remembers it: a
+// QC on e then halts the replica.
+func (c *Core) recordMismatch(e *entry) {
+	if _, ok := c.mismatch[e.id]; ok {
+		return
+	}
+	c.Counters.StateDigestMismatch++
+	c.mismatch[e.id] = e.h().ExecHeight
 }
 
 // ---- proposing -------------------------------------------------------------------
@@ -1125,13 +1252,18 @@ func (c *Core) tryPropose() {
 		BatchCommitment: types.BatchCommitment(c.cfg.Network, ids),
 		JustifyView:     c.highQC.View, ExecHeight: eh, ExecDigest: d,
 	}
-	c.proposed = true
 	id := h.ID()
 	sig, err := c.rules.SignProposal(&h, id)
 	if err != nil {
 		c.countSafetyErr(err)
+		if isConflict(err) {
+			c.proposed = true // refused for this view: don't retry
+		} else {
+			c.retryAt = c.now + c.cfg.FetchRetryMs // store or signer error
+		}
 		return
 	}
+	c.proposed = true
 	p := &types.Proposal{Header: h, Justify: c.highQC, LastTC: tc, Payload: payload, Sync: c.syncInfo(), Signature: sig}
 	c.Counters.ProposalsMade++
 	c.emit(Broadcast{Msg: p})

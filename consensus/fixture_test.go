@@ -56,6 +56,15 @@ func (badPayload) ValidatePayload(*types.Proposal, *types.Proposal, Ancestry) er
 
 func newFixture(t *testing.T, n int, self uint16, mod func(*Config)) *fixture {
 	t.Helper()
+	return newFixtureStore(t, n, self, mod, func(gqc types.QC) (*safety.MemStore, bool) {
+		return safety.NewMemStore(safety.NewRecord(gqc)), false
+	})
+}
+
+// newFixtureStore is newFixture with the safety store (and the recovery
+// flag) built by store from QC(G).
+func newFixtureStore(t *testing.T, n int, self uint16, mod func(*Config), store func(gqc types.QC) (*safety.MemStore, bool)) *fixture {
+	t.Helper()
 	vals := make([]types.Validator, n)
 	for i := range vals {
 		vals[i] = types.Validator{ConsensusKey: testKeys[i].Public(), Power: 1}
@@ -69,8 +78,9 @@ func newFixture(t *testing.T, n int, self uint16, mod func(*Config)) *fixture {
 	f.gid = f.g.ID()
 	f.gqc = types.GenesisQC(f.gid)
 	f.ver = &types.Verifier{Network: net, Validators: vs, GenesisID: f.gid}
-	f.store = safety.NewMemStore(safety.NewRecord(f.gqc))
-	f.rules, err = safety.New(safety.Config{Network: net, Store: f.store, Signer: keySigner{testKeys[self]}, GenesisQC: f.gqc})
+	var recover bool
+	f.store, recover = store(f.gqc)
+	f.rules, err = safety.New(safety.Config{Network: net, Store: f.store, Signer: keySigner{testKeys[self]}, GenesisQC: f.gqc, Recover: recover})
 	if err != nil {
 		t.Fatal(err)
 	}

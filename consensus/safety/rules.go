@@ -167,15 +167,16 @@ func (r *Rules) EndObservation() error {
 	if !r.observing {
 		return nil
 	}
-	r.v0++
+	v0 := r.v0 + 1 // applied only once persisted: a failed save can be retried
 	next := r.rec.Clone()
-	next.LastVotedView = max(next.LastVotedView, r.v0)
-	next.LastProposedView = max(next.LastProposedView, r.v0)
+	next.LastVotedView = max(next.LastVotedView, v0)
+	next.LastProposedView = max(next.LastProposedView, v0)
 	next.Recovering = false
 	if err := r.cfg.Store.Save(next.Clone()); err != nil {
 		return fmt.Errorf("%w: %w", ErrStore, err)
 	}
 	r.Counters.Persists++
+	r.v0 = v0
 	r.rec = next
 	r.observing = false
 	return nil
