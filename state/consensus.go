@@ -173,8 +173,12 @@ func (s *Store) HighQC() (types.QC, bool, error) {
 	return q, true, nil
 }
 
-// PutBatch stores a batch by id on receipt (synced), stamped with the last
-// committed height for pruning. Storing it again is a no-op.
+// PutBatch stores a batch by id on receipt (synced). Storing it again is a
+// no-op. The batch is keyed by its retain height, max(expiry_height,
+// last_committed + 1 at receipt): an uncommitted batch is kept until it has
+// expired (PROTOCOL.md §7), and a committed one at least as long as the block
+// that commits it (a valid block's height is below the expiry; CommitBlocks
+// raises the key to the commit height otherwise). Validity is the caller's.
 func (s *Store) PutBatch(bt *types.Batch) (types.BatchID, error) {
 	id := bt.Header.ID(s.network)
 	s.consMu.Lock()
@@ -183,7 +187,9 @@ func (s *Store) PutBatch(bt *types.Batch) (types.BatchID, error) {
 		return id, err
 	}
 	s.rw.RLock()
-	rh := s.lastCommitted + 1 // the first height that can include it
+	// last_committed + 1 is above any concurrent prune's cut (≤
+	// last_executed), so a prune cannot miss the new key.
+	rh := max(bt.Header.ExpiryHeight, s.lastCommitted+1)
 	s.rw.RUnlock()
 	b := s.db.NewBatch()
 	defer b.Close()
@@ -260,6 +266,7 @@ func (s *Store) CommitBlocks(proof *CommitProof) ([]types.BlockID, error) {
 		return nil, nil
 	}
 	var ids []types.BlockID
+	var payloads [][]types.BatchID // of ids[i], before the reverse
 	h := b1.Height
 	for cur := id; h > lc; h-- {
 		p, err := s.Block(cur)
@@ -270,6 +277,7 @@ func (s *Store) CommitBlocks(proof *CommitProof) ([]types.BlockID, error) {
 			return nil, corrupt(idKey(pBlockID, cur), "block at height %d, expected %d", p.Header.Height, h)
 		}
 		ids = append(ids, cur)
+		payloads = append(payloads, p.BatchIDs(s.network))
 		cur = p.Header.ParentID
 		if h == lc+1 {
 			if prev, err := s.CommittedBlockID(lc); err == nil && prev != cur {
@@ -280,10 +288,21 @@ func (s *Store) CommitBlocks(proof *CommitProof) ([]types.BlockID, error) {
 		}
 	}
 	slices.Reverse(ids)
+	slices.Reverse(payloads)
 	b := s.db.NewBatch()
 	defer b.Close()
+	committedAt := map[types.BatchID]uint64{} // the highest, should one repeat
 	for i, bid := range ids {
-		b.Set(heightKey(pCommitted, lc+1+uint64(i)), bid[:], nil)
+		h := lc + 1 + uint64(i)
+		b.Set(heightKey(pCommitted, h), bid[:], nil)
+		for _, btID := range payloads[i] {
+			committedAt[btID] = h
+		}
+	}
+	for btID, h := range committedAt {
+		if err := s.retainBatch(b, btID, h); err != nil {
+			return nil, err
+		}
 	}
 	b.Set(heightKey(pProof, b1.Height), proof.Encode(), nil)
 	b.Set(metaKey(metaLastCommitted), encU64(b1.Height), nil)
@@ -295,6 +314,35 @@ func (s *Store) CommitBlocks(proof *CommitProof) ([]types.BlockID, error) {
 	s.rw.Unlock()
 	s.metrics.LastCommitted.Set(float64(b1.Height))
 	return ids, nil
+}
+
+// retainBatch makes sure a stored batch committed at height h is kept at
+// least as long as that block: if its retain height (the key) is below h it
+// is moved to h in b. A batch not stored yet is left alone (PutBatch will
+// stamp it above h). Called under consMu, which Prune also holds while it
+// scans and deletes the batch range.
+func (s *Store) retainBatch(b *pebble.Batch, id types.BatchID, h uint64) error {
+	ik := idKey(pBatchID, id)
+	v, ok, err := s.get(s.db, ik)
+	if err != nil || !ok {
+		return err
+	}
+	rh, err := decHeightBE(ik, v)
+	if err != nil || rh >= h {
+		return err
+	}
+	k := heightIDKey(pBatch, rh, id)
+	body, ok, err := s.get(s.db, k)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return corrupt(k, "batch body missing for indexed batch %s", id)
+	}
+	b.Delete(k, nil)
+	b.Set(heightIDKey(pBatch, h, id), body, nil)
+	b.Set(ik, binary.BigEndian.AppendUint64(nil, h), nil)
+	return nil
 }
 
 // CommitProof returns the proof that committed height h: the stored proof of

@@ -2,8 +2,9 @@ package state
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -23,14 +24,24 @@ type PruneReport struct {
 }
 
 // Prune deletes the blocks (and their id index), QCs, committed index
-// entries, commit proofs, batches received before below, receipts, tx index
-// entries pointing below, and exec digests of heights < below, in one synced
-// batch of range deletes (point deletes only for the id indexes), then
-// compacts those ranges so the disk space is returned. below is clamped to
-// last_executed (its exec digest and metadata are always kept). Accounts are
-// never pruned. Safe to run concurrently with commits.
+// entries, commit proofs, batches whose retain height is below the cut (see
+// PutBatch: max(expiry, receipt stamp), raised to the commit height by
+// CommitBlocks), receipts, tx index entries pointing below, and exec digests
+// of heights < below, in one synced batch of range deletes (point deletes
+// only for the id indexes), then compacts those ranges so the disk space is
+// returned. below is clamped to last_executed (its exec digest and metadata
+// are always kept). Accounts are never pruned.
+//
+// Safe to run concurrently with commits and with other prunes (prunes are
+// serialized; pruned_below never moves backwards). The receipts are scanned
+// without locks; the block and batch ranges are scanned, the tx index
+// entries rechecked and the batch committed while holding the consensus and
+// commit mutexes, so a concurrent PutBlock, CommitBlocks or CommitExecution
+// (which may rewrite a tx index entry) cannot be undone by the prune.
 func (s *Store) Prune(ctx context.Context, below uint64) (*PruneReport, error) {
 	start := time.Now()
+	s.pruneMu.Lock()
+	defer s.pruneMu.Unlock()
 	s.rw.RLock()
 	below = min(below, s.lastExecuted)
 	prev := s.prunedBelow
@@ -67,43 +78,44 @@ func (s *Store) Prune(ctx context.Context, below uint64) (*PruneReport, error) {
 		spans = append(spans, span{lo, hi})
 		return ctx.Err()
 	}
+	// Candidate tx index entries: those of the tx ids of receipts below the
+	// cut. They are checked (and deleted) under commitMu below.
+	txKeys := map[string]struct{}{}
 	txIndex := func(k, v []byte) error {
 		if len(v) < 32 {
 			return corrupt(k, "receipt of %d bytes", len(v))
 		}
-		tk := append([]byte{pTxIndex}, v[:32]...)
-		tv, ok, err := s.get(s.db, tk)
-		if err != nil || !ok {
-			return err
-		}
-		if len(tv) == 12 && binary.BigEndian.Uint64(tv) >= below {
-			return nil // the tx has a newer receipt
-		}
-		b.Delete(tk, nil)
-		rep.Keys++
+		txKeys[string(append([]byte{pTxIndex}, v[:32]...))] = struct{}{}
 		return nil
 	}
-	steps := []error{
-		rangeDel(pBlock, pBlockID, nil),
-		rangeDel(pQC, 0, nil),
-		rangeDel(pCommitted, 0, nil),
-		rangeDel(pProof, 0, nil),
-		rangeDel(pBatch, pBatchID, nil),
-		rangeDel(pReceipt, 0, txIndex),
-		rangeDel(pExecDigest, 0, nil),
+	// Nothing writes these ranges below the cut (heights ≤ last_executed ≤
+	// last_committed are final), except late QCs of old blocks, which are
+	// harmless to drop.
+	steps := []func() error{
+		func() error { return rangeDel(pQC, 0, nil) },
+		func() error { return rangeDel(pCommitted, 0, nil) },
+		func() error { return rangeDel(pProof, 0, nil) },
+		func() error { return rangeDel(pReceipt, 0, txIndex) },
+		func() error { return rangeDel(pExecDigest, 0, nil) },
 	}
-	for _, err := range steps {
-		if err != nil {
+	for _, step := range steps {
+		if err := step(); err != nil {
 			return nil, fmt.Errorf("state: prune below %d: %w", below, err)
 		}
 	}
-	b.Set(metaKey(metaPrunedBelow), encU64(below), nil)
-	if err := b.Commit(pebble.Sync); err != nil {
-		return nil, err
+	if s.testPruneScanned != nil {
+		s.testPruneScanned()
 	}
-	s.rw.Lock()
-	s.prunedBelow = below
-	s.rw.Unlock()
+	if err := s.pruneCommit(b, below, txKeys, func() error {
+		// PutBlock accepts old heights and CommitBlocks re-keys batches: scan
+		// the ranges with id indexes under consMu.
+		if err := rangeDel(pBlock, pBlockID, nil); err != nil {
+			return err
+		}
+		return rangeDel(pBatch, pBatchID, nil)
+	}, &rep.Keys); err != nil {
+		return nil, fmt.Errorf("state: prune below %d: %w", below, err)
+	}
 	// Compact the pruned ranges (and the tx index, which holds point
 	// deletes) so the space is returned.
 	spans = append(spans, span{[]byte{pTxIndex}, []byte{pTxIndex + 1}}, span{[]byte{pBlockID}, []byte{pBlockID + 1}},
@@ -120,6 +132,51 @@ func (s *Store) Prune(ctx context.Context, below uint64) (*PruneReport, error) {
 	s.metrics.PrunedKeys.Add(float64(rep.Keys))
 	s.metrics.PruneSeconds.Observe(rep.Duration.Seconds())
 	return rep, nil
+}
+
+// pruneCommit finishes a prune under consMu and commitMu: it runs scan (the
+// ranges with id indexes), deletes the candidate tx index entries that still
+// point below the cut (CommitExecution may have rewritten one since: the
+// same tx id included again), records pruned_below and commits b.
+func (s *Store) pruneCommit(b *pebble.Batch, below uint64, txKeys map[string]struct{}, scan func() error, keys *uint64) error {
+	s.consMu.Lock()
+	defer s.consMu.Unlock()
+	if err := scan(); err != nil {
+		return err
+	}
+	s.commitMu.Lock()
+	defer s.commitMu.Unlock()
+	for _, tk := range slices.Sorted(maps.Keys(txKeys)) {
+		k := []byte(tk)
+		tv, ok, err := s.get(s.db, k)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue
+		}
+		h, _, err := decTxLoc(k, tv)
+		if err != nil {
+			return err
+		}
+		if h >= below {
+			continue // the tx has a newer receipt
+		}
+		b.Delete(k, nil)
+		*keys++
+	}
+	s.rw.RLock()
+	prev := s.prunedBelow
+	s.rw.RUnlock()
+	below = max(below, prev)
+	b.Set(metaKey(metaPrunedBelow), encU64(below), nil)
+	if err := b.Commit(pebble.Sync); err != nil {
+		return err
+	}
+	s.rw.Lock()
+	s.prunedBelow = max(s.prunedBelow, below)
+	s.rw.Unlock()
+	return nil
 }
 
 // LiveBytes is the size of the live sstables (excluding the WAL and files

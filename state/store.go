@@ -122,6 +122,9 @@ type Store struct {
 
 	commitMu sync.Mutex // serializes CommitExecution / InitGenesis
 	consMu   sync.Mutex // serializes consensus-store read-modify-writes
+	pruneMu  sync.Mutex // serializes Prune (lock order: pruneMu, consMu, commitMu)
+
+	testPruneScanned func() // tests: runs between Prune's unlocked scan and its commit
 
 	bgMu      sync.Mutex
 	bg        sync.WaitGroup
