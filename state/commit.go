@@ -51,6 +51,7 @@ func (s *Store) InitGenesis(g Genesis) (crypto.Hash, error) {
 	var hash lthash.Hash
 	changes := make([]lthash.Change, 0, min(len(ids), genesisChunk))
 	b := s.db.NewBatch()
+	defer func() { b.Close() }() // the last batch; chunks are closed as they commit
 	for _, id := range ids {
 		a := g.Accounts[id]
 		if !a.Exists() {
@@ -62,10 +63,12 @@ func (s *Store) InitGenesis(g Genesis) (crypto.Hash, error) {
 		if len(changes) == genesisChunk {
 			hash.Update(changes, workers())
 			changes = changes[:0]
-			if err := b.Commit(pebble.NoSync); err != nil {
+			err := b.Commit(pebble.NoSync)
+			b.Close()
+			b = s.db.NewBatch()
+			if err != nil {
 				return crypto.Hash{}, err
 			}
-			b = s.db.NewBatch()
 		}
 	}
 	hash.Update(changes, workers())
@@ -105,6 +108,12 @@ func (s *Store) requireEmptyAccounts() error {
 	return nil
 }
 
+// commitClose commits b and closes it whatever the outcome.
+func commitClose(b *pebble.Batch, o *pebble.WriteOptions) error {
+	defer b.Close()
+	return b.Commit(o)
+}
+
 // writeExecMeta adds the execution metadata of height h to b.
 func writeExecMeta(b *pebble.Batch, h uint64, burned u128.U128, hash *lthash.Hash, receiptsRoot, monetary, exec crypto.Hash) {
 	d := hash.Digest()
@@ -123,6 +132,11 @@ func writeExecMeta(b *pebble.Batch, h uint64, burned u128.U128, hash *lthash.Has
 // and state digest, the receipts root and monetary hash, the exec digest of h
 // and last_executed = h. After a crash the store is at h or h−1, never in
 // between. The account cache is updated after the batch is durable.
+//
+// A failure of the synced batch commit itself is ErrCommitFailed: Pebble may
+// already have applied the batch, so whether height h is stored is unknown.
+// The caller must treat it as fatal: stop, Close and reopen the store (Open
+// reloads the metadata; the node re-executes from last_executed + 1).
 //
 // It refuses (nothing written) a result whose Height is not h or h is not
 // last_executed+1 (*HeightError, ErrHeight) and a result with a change whose
@@ -196,7 +210,10 @@ func (s *Store) CommitExecution(h uint64, r *execution.BlockResult) error {
 	}
 	writeExecMeta(b, h, r.TotalBurned, &r.StateHash, r.ReceiptsRoot, mon, r.ExecDigest)
 	if err := b.Commit(pebble.Sync); err != nil {
-		return fmt.Errorf("state: commit height %d: %w", h, err)
+		// Pebble may have applied the batch (e.g. the WAL sync failed after
+		// the write): the store's in-memory metadata and cache no longer
+		// reliably match the database.
+		return fmt.Errorf("%w: height %d: %w", ErrCommitFailed, h, err)
 	}
 
 	s.rw.Lock()

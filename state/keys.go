@@ -90,18 +90,21 @@ func prefixEnd(p []byte) []byte {
 // decode wraps ErrCorrupt (as a *CorruptError naming the key): stored values
 // are never defaulted.
 var (
-	ErrCorrupt    = errors.New("state: corrupt store")
-	ErrNotFound   = errors.New("state: not found")
-	ErrPruned     = errors.New("state: pruned")
-	ErrClosed     = errors.New("state: store closed")
-	ErrHeight     = errors.New("state: result height is not last_executed+1")
-	ErrStale      = errors.New("state: account change does not start from the stored state")
-	ErrChainID    = errors.New("state: chain id mismatch")
-	ErrIncomplete = errors.New("state: store holds an incomplete genesis or restore")
-	ErrNotEmpty   = errors.New("state: store is not empty")
-	ErrNoGenesis  = errors.New("state: store has no genesis (InitGenesis or Restore first)")
-	ErrSnapshot   = errors.New("state: snapshot refused")
-	ErrDigest     = errors.New("state: recomputed digest does not match")
+	ErrCorrupt  = errors.New("state: corrupt store")
+	ErrNotFound = errors.New("state: not found")
+	ErrPruned   = errors.New("state: pruned")
+	ErrClosed   = errors.New("state: store closed")
+	// ErrCommitFailed: a synced execution commit failed after Pebble may
+	// have applied it; fatal for the store (close and reopen).
+	ErrCommitFailed = errors.New("state: execution commit failed (fatal: close and reopen the store)")
+	ErrHeight       = errors.New("state: result height is not last_executed+1")
+	ErrStale        = errors.New("state: account change does not start from the stored state")
+	ErrChainID      = errors.New("state: chain id mismatch")
+	ErrIncomplete   = errors.New("state: store holds an incomplete genesis or restore")
+	ErrNotEmpty     = errors.New("state: store is not empty")
+	ErrNoGenesis    = errors.New("state: store has no genesis (InitGenesis or Restore first)")
+	ErrSnapshot     = errors.New("state: snapshot refused")
+	ErrDigest       = errors.New("state: recomputed digest does not match")
 )
 
 // CorruptError is a stored record that does not decode.

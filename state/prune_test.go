@@ -175,3 +175,32 @@ func mustU64(t *testing.T, v []byte) uint64 {
 	}
 	return x
 }
+
+// TestPruneCorruptTxIndex: a tx index value that is not 12 bytes is
+// ErrCorrupt, not silently deleted.
+func TestPruneCorruptTxIndex(t *testing.T) {
+	w := newWorkload(t, rand.Uint64(), 4, 3)
+	s := mustOpen(t, memOptions())
+	defer s.Close()
+	if _, err := s.InitGenesis(Genesis{Accounts: w.genesis}); err != nil {
+		t.Fatal(err)
+	}
+	w.run(t, s, 4)
+	rs, err := s.Receipts(1)
+	if err != nil || len(rs) == 0 {
+		t.Fatal(len(rs), err)
+	}
+	k := idKey(pTxIndex, rs[0].TxID)
+	if err := s.db.Set(k, []byte{1, 2, 3}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Prune(context.Background(), 3); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("prune over a corrupt tx index entry: %v", err)
+	}
+	if v, ok, _ := s.get(s.db, k); !ok || len(v) != 3 {
+		t.Fatal("corrupt entry deleted")
+	}
+	if s.PrunedBelow() != 0 {
+		t.Fatal(s.PrunedBelow())
+	}
+}

@@ -90,7 +90,7 @@ func Restore(ctx context.Context, dir string, opts Options) (_ *Store, _ *Restor
 		}
 		b.Set(accountKey(id), state[:], nil)
 		if n%genesisChunk == genesisChunk-1 {
-			if err := b.Commit(pebble.NoSync); err != nil {
+			if err := commitClose(b, pebble.NoSync); err != nil {
 				return nil, nil, err
 			}
 			if err := ctx.Err(); err != nil {
@@ -99,7 +99,7 @@ func Restore(ctx context.Context, dir string, opts Options) (_ *Store, _ *Restor
 			b = s.db.NewBatch()
 		}
 	}
-	if err := b.Commit(pebble.NoSync); err != nil {
+	if err := commitClose(b, pebble.NoSync); err != nil {
 		return nil, nil, err
 	}
 	if ar.n != st.Accounts {

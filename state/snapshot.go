@@ -36,7 +36,9 @@ func (s *Store) startExport(h uint64) {
 		if f := s.opts.Hooks.BeforeExport; f != nil {
 			f(h)
 		}
+		s.exportMu.Lock()
 		dir, err := s.export(s.ctx, snap, h)
+		s.exportMu.Unlock()
 		snap.Close()
 		if err != nil {
 			s.metrics.SnapshotsFailed.Inc()
@@ -53,10 +55,23 @@ func (s *Store) startExport(h uint64) {
 
 // ExportSnapshot exports the current state (last executed height)
 // synchronously into the snapshot directory, as the background export does.
+// Exports (this one and the background one) run one at a time; Close stops
+// and waits for it (ErrClosed once the store is closing).
 func (s *Store) ExportSnapshot(ctx context.Context) (string, error) {
 	if s.opts.Snapshots.Dir == "" {
 		return "", errors.New("state: no snapshot directory configured")
 	}
+	s.bgMu.Lock()
+	if s.closed {
+		s.bgMu.Unlock()
+		return "", ErrClosed
+	}
+	s.bg.Add(1)
+	s.bgMu.Unlock()
+	defer s.bg.Done()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(s.ctx, cancel)() // Close cancels it
 	s.commitMu.Lock()
 	snap := s.db.NewSnapshot()
 	s.rw.RLock()
@@ -64,6 +79,8 @@ func (s *Store) ExportSnapshot(ctx context.Context) (string, error) {
 	s.rw.RUnlock()
 	s.commitMu.Unlock()
 	defer snap.Close()
+	s.exportMu.Lock()
+	defer s.exportMu.Unlock()
 	return s.export(ctx, snap, h)
 }
 
@@ -201,8 +218,8 @@ func syncDir(dir string) error {
 }
 
 // removeOldSnapshots keeps the newest Max snapshots of root (and removes
-// temporary directories no running export owns: only one export runs at a
-// time and it has renamed its own by now).
+// temporary directories no running export owns: the caller holds exportMu,
+// so only one export runs at a time, and it has renamed its own by now).
 func (s *Store) removeOldSnapshots(root string) {
 	keep := max(s.opts.Snapshots.Max, 1)
 	entries, err := os.ReadDir(root)

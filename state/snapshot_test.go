@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -228,5 +230,54 @@ func TestRestoreRefusesTampering(t *testing.T) {
 	_ = meta
 	if _, _, err := Restore(context.Background(), d.dir, memOptions()); !errors.Is(err, ErrDigest) {
 		t.Fatalf("changed account with a matching hash: %v", err)
+	}
+}
+
+// TestConcurrentExports is a regression test: ExportSnapshot was not
+// coordinated with the background export, whose cleanup removed every
+// .tmp-* directory (including a running ExportSnapshot's). Exports now run
+// one at a time; every one succeeds and nothing temporary is left.
+func TestConcurrentExports(t *testing.T) {
+	const n = 12
+	dir := t.TempDir()
+	o := memOptions()
+	o.Snapshots = SnapshotConfig{Dir: dir, Interval: 1, Max: 3}
+	w := newWorkload(t, rand.Uint64(), n, 3)
+	s := mustOpen(t, o)
+	if _, err := s.InitGenesis(Genesis{Accounts: w.genesis}); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 4*n)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range n {
+				if _, err := s.ExportSnapshot(context.Background()); err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	w.run(t, s, n) // a background export after every commit
+	wg.Wait()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	es, _ := os.ReadDir(dir)
+	for _, e := range es {
+		if strings.HasPrefix(e.Name(), ".tmp-") {
+			t.Errorf("left %s", e.Name())
+		}
+	}
+	// After Close, ExportSnapshot is refused rather than touching the closed
+	// database.
+	if _, err := s.ExportSnapshot(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Fatalf("export after Close: %v", err)
 	}
 }

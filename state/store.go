@@ -123,6 +123,7 @@ type Store struct {
 	commitMu sync.Mutex // serializes CommitExecution / InitGenesis
 	consMu   sync.Mutex // serializes consensus-store read-modify-writes
 	pruneMu  sync.Mutex // serializes Prune (lock order: pruneMu, consMu, commitMu)
+	exportMu sync.Mutex // serializes snapshot exports (background and ExportSnapshot)
 
 	testPruneScanned func() // tests: runs between Prune's unlocked scan and its commit
 
