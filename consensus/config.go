@@ -77,7 +77,7 @@ type Config struct {
 	MaxClockSkewMs     uint64 // V5 upper bound: local + 2000
 	MaxFutureViews     uint64 // uncertified messages beyond current+this are dropped
 	MaxPendingBlocks   int    // blocks waiting for their parent
-	RetainBlocks       uint64 // committed blocks kept in memory below the tip
+	RetainBlocks       uint64 // committed blocks kept in memory below the tip (≥ 3)
 	MaxEvidence        int
 	FetchRetryMs       uint64
 

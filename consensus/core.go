@@ -739,6 +739,10 @@ func (c *Core) addBlock(from uint16, p *types.Proposal) {
 	}
 	e := &entry{p: p, id: id, parent: parent, c: computeC(parent, h)}
 	parent.certified = true // V1: e's justify is a QC of its parent
+	if mh, bad := c.mismatch[parent.id]; bad {
+		c.halt(fmt.Sprintf("state divergence at height %d", mh))
+		return
+	}
 	c.blocks[id] = e
 	c.perView[h.View]++
 	c.emit(PersistBlock{Proposal: p})
