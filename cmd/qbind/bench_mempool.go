@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"runtime"
+	"time"
 
 	"github.com/qbind/qbind/mempool/bench"
 	"github.com/spf13/cobra"
@@ -27,7 +28,7 @@ measures on GOMAXPROCS goroutines:
 ratio = admitted_per_s / verify_per_s_raw (target ≥ 0.85).`,
 	Args: cobra.NoArgs,
 	RunE: func(cmd *cobra.Command, _ []string) error {
-		r, err := bench.Run(benchMempoolFlags.txs, benchMempoolFlags.senders)
+		r, err := bench.Run(benchMempoolFlags.txs, benchMempoolFlags.senders, time.Now)
 		if err != nil {
 			return err
 		}

@@ -32,7 +32,10 @@ type Workload struct {
 	Network crypto.Network
 	Params  types.ExecParams
 	Raw     [][]byte
-	keys    []*crypto.PrivateKey
+	// Now is the wall clock the measurements read; the caller injects it
+	// (cmd passes time.Now) so nothing under mempool/ reads the clock itself.
+	Now  func() time.Time
+	keys []*crypto.PrivateKey
 }
 
 // NewWorkload signs n transfers spread over senders keys (round-robin, so
@@ -119,13 +122,13 @@ func (w *Workload) RawVerify() (float64, error) {
 		items[i] = item{pk: pk, msg: tx.SigningPreimage(w.Network, tx.Sender()), sig: tx.Signature}
 	}
 	var bad atomic.Int64
-	start := time.Now()
+	start := w.Now()
 	parallel(len(items), func(i int) {
 		if !mldsa44.Verify(items[i].pk, items[i].msg, nil, items[i].sig) {
 			bad.Add(1)
 		}
 	})
-	el := time.Since(start)
+	el := w.Now().Sub(start)
 	if bad.Load() != 0 {
 		return 0, fmt.Errorf("bench: %d raw verifications failed", bad.Load())
 	}
@@ -167,7 +170,7 @@ func (w *Workload) Admit() (float64, int, error) {
 	for i := range results {
 		results[i].done = make(chan struct{})
 	}
-	start := time.Now()
+	start := w.Now()
 	go parallel(nChunks, func(c int) {
 		lo, hi := c*chunk, min((c+1)*chunk, len(w.Raw))
 		r := &results[c]
@@ -192,14 +195,14 @@ func (w *Workload) Admit() (float64, int, error) {
 				firstErr = cmpErr(firstErr, err)
 				continue
 			}
-			if _, err := pool.AddChecked(ct, uint64(time.Since(start).Milliseconds())); err != nil {
+			if _, err := pool.AddChecked(ct, uint64(w.Now().Sub(start).Milliseconds())); err != nil {
 				firstErr = cmpErr(firstErr, err)
 				continue
 			}
 			admitted++
 		}
 	}
-	el := time.Since(start)
+	el := w.Now().Sub(start)
 	if admitted != len(w.Raw) {
 		return 0, admitted, fmt.Errorf("bench: admitted %d of %d (first rejection: %v)", admitted, len(w.Raw), firstErr)
 	}
@@ -221,11 +224,12 @@ const Rounds = 3
 // admission rounds so that background load hits both alike. Every admission
 // round starts from a fresh checker (empty key and verified caches) and an
 // empty pool.
-func Run(n, senders int) (Result, error) {
+func Run(n, senders int, now func() time.Time) (Result, error) {
 	w, err := NewWorkload(n, senders)
 	if err != nil {
 		return Result{}, err
 	}
+	w.Now = now
 	var best Result
 	best.Txs = n
 	for range Rounds {

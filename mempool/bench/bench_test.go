@@ -1,9 +1,12 @@
 package bench
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 func TestRunSmall(t *testing.T) {
-	r, err := Run(64, 4)
+	r, err := Run(64, 4, time.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
