@@ -166,15 +166,7 @@ func TestCommitProofCodec(t *testing.T) {
 // readable, and disk usage falls after the compaction.
 func TestPruning(t *testing.T) {
 	const n, R = 16, 4
-	w := newWorkload(t, rand.Uint64(), n, 20)
-	hs := chain(n+2, 0)
-	o := memOptions()
-	o.Pruning = PruneConfig{Mode: Pruned, RetainBlocks: R} // explicit Prune below
-	s := mustOpen(t, o)
-	defer s.Close()
-	if _, err := s.InitGenesis(Genesis{Accounts: w.genesis, BlockID: hs[0].ID()}); err != nil {
-		t.Fatal(err)
-	}
+	s, w, hs := prunedStore(t, n, R, 20) // explicit Prune below
 	batchIDs := map[int]types.BatchID{}
 	for h := 1; h <= n; h++ {
 		if err := s.PutBlock(proposal(hs, h)); err != nil {

@@ -136,3 +136,21 @@ func metricValue(m prometheus.Metric) float64 {
 func execDigestOf(st *SnapshotState) crypto.Hash {
 	return execution.ExecDigest(st.Height, st.StateDigest, st.ReceiptsRoot, st.TotalBurned, st.MonetaryHash)
 }
+
+// prunedStore opens an in-memory store with pruning mode Pruned and
+// RetainBlocks R (pruning is triggered explicitly by the test), holding the
+// genesis of a workload of n blocks of txs transactions and a header chain of
+// n+2 blocks whose genesis id it records.
+func prunedStore(t *testing.T, n int, R uint64, txs int) (*Store, *workload, []types.BlockHeader) {
+	t.Helper()
+	w := newWorkload(t, rand.Uint64(), n, txs)
+	hs := chain(n+2, 0)
+	o := memOptions()
+	o.Pruning = PruneConfig{Mode: Pruned, RetainBlocks: R}
+	s := mustOpen(t, o)
+	t.Cleanup(func() { s.Close() })
+	if _, err := s.InitGenesis(Genesis{Accounts: w.genesis, BlockID: hs[0].ID()}); err != nil {
+		t.Fatal(err)
+	}
+	return s, w, hs
+}

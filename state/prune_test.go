@@ -17,15 +17,7 @@ import (
 // older than retain_blocks).
 func TestPruneKeepsBatchesOfRetainedBlocks(t *testing.T) {
 	const n, R = 16, 4
-	w := newWorkload(t, rand.Uint64(), n, 2)
-	hs := chain(n+2, 0)
-	o := memOptions()
-	o.Pruning = PruneConfig{Mode: Pruned, RetainBlocks: R} // explicit Prune below
-	s := mustOpen(t, o)
-	defer s.Close()
-	if _, err := s.InitGenesis(Genesis{Accounts: w.genesis, BlockID: hs[0].ID()}); err != nil {
-		t.Fatal(err)
-	}
+	s, w, hs := prunedStore(t, n, R, 2) // explicit Prune below
 	mk := func(seq, expiry uint64) *types.Batch {
 		bt := bigBatch(seq, 1, 100)
 		bt.Header.ExpiryHeight = expiry
