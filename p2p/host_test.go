@@ -265,12 +265,18 @@ func TestKilledPeerEvictedAndRedialled(t *testing.T) {
 	}
 	hn.until("silent peer admitted", 0, func() bool { return connectedTo(a, nodeID(2)) && a.KnownPeers() >= 2 })
 
-	// Heartbeats: b answers (a sees pongs), the silent peer does not.
+	// Heartbeats: b answers (a sees pongs), the silent peer does not. Each
+	// beat waits for the pongs in both directions: the clock is shared, so
+	// advancing while b has yet to handle a's pong would fire b's next
+	// heartbeat first and count a miss against a.
+	pongs := func(at int, from crypto.Hash) int {
+		return hn.countEvents(at, func(e Event) bool { return e.Kind == EventPong && e.Peer == from })
+	}
 	for beat := 1; beat <= 4; beat++ {
-		pongs := hn.countEvents(0, func(e Event) bool { return e.Kind == EventPong && e.Peer == b.ID() })
+		atA, atB := pongs(0, b.ID()), pongs(1, a.ID())
 		hn.clk.Advance(30 * time.Second)
-		hn.until(fmt.Sprintf("pong %d from b", beat), 0, func() bool {
-			return hn.countEvents(0, func(e Event) bool { return e.Kind == EventPong && e.Peer == b.ID() }) > pongs
+		hn.until(fmt.Sprintf("beat %d: pongs between a and b", beat), 0, func() bool {
+			return pongs(0, b.ID()) > atA && pongs(1, a.ID()) > atB
 		})
 	}
 	hn.until("silent peer evicted", 0, func() bool {
