@@ -19,10 +19,19 @@
 //
 // Flags: -circl DIR (default: `go list -m -f {{.Dir}} github.com/cloudflare/circl`)
 // and -out DIR (default testdata/acvp).
+//
+// circl's ML-DSA files predate the final ACVP revision of FIPS 204 (no
+// external/pure groups, no contexts). The final-revision ML-DSA-44 groups come
+// from github.com/geomys/acvp-testdata, the trimmed copy of the NIST ACVTS demo
+// server vectors that the Go standard library's own FIPS 140 tests use (at the
+// version Go 1.26's crypto/internal/fips140test pins); they are written to
+// testdata/acvp/final/. -geomys DIR overrides the module directory (default:
+// `go mod download -json` of that version).
 package main
 
 import (
 	"bytes"
+	"compress/bzip2"
 	"compress/gzip"
 	"encoding/json"
 	"errors"
@@ -49,14 +58,113 @@ var subsets = []subset{
 	{"kem/mlkem/testdata/ML-KEM-encapDecap-FIPS203", "ML-KEM-768"},
 }
 
+// geomysModule is the final-revision ACVP data at the version Go 1.26's
+// crypto/internal/fips140test pins (goAcvpModule, goAcvpVersion).
+const geomysModule = "github.com/geomys/acvp-testdata@v0.0.0-20251201200548-d893de8b8b1c"
+
 func main() {
 	circl := flag.String("circl", "", "circl module directory (default: from go list -m)")
+	geomys := flag.String("geomys", "", "geomys/acvp-testdata module directory (default: go mod download "+geomysModule+")")
 	out := flag.String("out", filepath.Join("testdata", "acvp"), "output directory")
 	flag.Parse()
 	if err := run(*circl, *out); err != nil {
 		fmt.Fprintln(os.Stderr, "acvpsubset:", err)
 		os.Exit(1)
 	}
+	if err := runFinal(*geomys, filepath.Join(*out, "final")); err != nil {
+		fmt.Fprintln(os.Stderr, "acvpsubset:", err)
+		os.Exit(1)
+	}
+}
+
+// runFinal writes the ML-DSA-44 groups of the final-revision vectors. The
+// geomys files hold, per algorithm, one JSON array of vector sets (after an
+// acvVersion header) for the prompts and one for the expected results; each
+// vector set becomes a prompt.json.gz / expectedResults.json.gz pair named
+// like the circl sets.
+func runFinal(geomys, out string) error {
+	if geomys == "" {
+		b, err := exec.Command("go", "mod", "download", "-json", geomysModule).Output()
+		if err != nil {
+			return fmt.Errorf("downloading %s (pass -geomys): %w", geomysModule, err)
+		}
+		var info struct{ Dir string }
+		if err := json.Unmarshal(b, &info); err != nil || info.Dir == "" {
+			return fmt.Errorf("go mod download %s: no module directory (%v)", geomysModule, err)
+		}
+		geomys = info.Dir
+	}
+	prompts, err := readBz2Sets(filepath.Join(geomys, "vectors", "ML-DSA.bz2"))
+	if err != nil {
+		return err
+	}
+	expected, err := readBz2Sets(filepath.Join(geomys, "expected", "ML-DSA.bz2"))
+	if err != nil {
+		return err
+	}
+	for vsID, p := range prompts {
+		var head struct {
+			Algorithm, Mode, Revision string
+		}
+		if err := json.Unmarshal(p, &head); err != nil {
+			return err
+		}
+		r, ok := expected[vsID]
+		if !ok {
+			return fmt.Errorf("final vector set %d (%s %s): no expected results", vsID, head.Algorithm, head.Mode)
+		}
+		pOut, rOut, groups, tests, err := filter(p, r, "ML-DSA-44")
+		if err != nil {
+			return fmt.Errorf("final %s %s: %w", head.Algorithm, head.Mode, err)
+		}
+		name := fmt.Sprintf("%s-%s-%s", head.Algorithm, head.Mode, head.Revision)
+		dst := filepath.Join(out, name)
+		if err := os.MkdirAll(dst, 0o755); err != nil {
+			return err
+		}
+		if err := writeGz(filepath.Join(dst, "prompt.json.gz"), pOut); err != nil {
+			return err
+		}
+		if err := writeGz(filepath.Join(dst, "expectedResults.json.gz"), rOut); err != nil {
+			return err
+		}
+		fmt.Printf("final/%s: ML-DSA-44: %d groups, %d tests\n", name, groups, tests)
+	}
+	return nil
+}
+
+// readBz2Sets reads a geomys file: a JSON array whose first element is the
+// {"acvVersion"} header and whose others are vector sets, keyed here by vsId.
+func readBz2Sets(path string) (map[int][]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var doc []json.RawMessage
+	if err := json.NewDecoder(bzip2.NewReader(f)).Decode(&doc); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	sets := make(map[int][]byte)
+	for _, raw := range doc {
+		var head struct {
+			VsID *int `json:"vsId"`
+		}
+		if err := json.Unmarshal(raw, &head); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		if head.VsID == nil {
+			continue // the acvVersion header
+		}
+		if _, dup := sets[*head.VsID]; dup {
+			return nil, fmt.Errorf("%s: duplicate vsId %d", path, *head.VsID)
+		}
+		sets[*head.VsID] = raw
+	}
+	if len(sets) == 0 {
+		return nil, fmt.Errorf("%s: no vector sets", path)
+	}
+	return sets, nil
 }
 
 func run(circl, out string) error {
