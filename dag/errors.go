@@ -41,7 +41,6 @@ var (
 	ErrNeedBodies      = newErr("need_bodies", "payload bodies are missing: fetching (warn/off modes hold every body before voting)")
 	ErrPayloadInvalid  = newErr("payload_invalid", "proposal payload is invalid (V7)")
 	ErrUnknownBatch    = newErr("unknown_batch", "no such batch")
-	errInternalPayload = errors.New("dag: internal payload error")
 )
 
 // Reason returns the label of err ("" for nil, "other" for a foreign error).

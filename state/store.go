@@ -330,7 +330,7 @@ type execMeta struct {
 	execDigest                crypto.Hash
 	prunedBelow               uint64
 	blockID                   types.BlockID
-	haveBlockID, haveCommitID bool
+	haveBlockID               bool
 }
 
 // readExecMeta reads and cross-checks the execution metadata from r (the DB
