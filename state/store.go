@@ -319,18 +319,18 @@ func (s *Store) loadExec(r pebble.Reader) error {
 }
 
 type execMeta struct {
-	genesis                   bool
-	lastExecuted              uint64
-	lastCommitted             uint64
-	totalBurned               u128.U128
-	hash                      lthash.Hash
-	stateDigest               crypto.Hash
-	receiptsRoot              crypto.Hash
-	monetaryHash              crypto.Hash
-	execDigest                crypto.Hash
-	prunedBelow               uint64
-	blockID                   types.BlockID
-	haveBlockID               bool
+	genesis       bool
+	lastExecuted  uint64
+	lastCommitted uint64
+	totalBurned   u128.U128
+	hash          lthash.Hash
+	stateDigest   crypto.Hash
+	receiptsRoot  crypto.Hash
+	monetaryHash  crypto.Hash
+	execDigest    crypto.Hash
+	prunedBelow   uint64
+	blockID       types.BlockID
+	haveBlockID   bool
 }
 
 // readExecMeta reads and cross-checks the execution metadata from r (the DB
