@@ -62,13 +62,17 @@ func (f *keystoreFlags) load() (*crypto.PrivateKey, error) {
 	return keystore.Load(f.dir, f.name, pass, false)
 }
 
-var keysCmd = &cobra.Command{
-	Use:   "keys",
-	Short: "Create and inspect encrypted ML-DSA-44 key files",
-	Long: `keys manages encrypted key files (PROTOCOL.md §12): the 32-byte ML-DSA-44 seed
+func newKeysCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "keys",
+		Short: "Create and inspect encrypted ML-DSA-44 key files",
+		Long: `keys manages encrypted key files (PROTOCOL.md §12): the 32-byte ML-DSA-44 seed
 sealed with ChaCha20-Poly1305 under an argon2id key (64 MiB, t=3, p=4) derived
 from your passphrase. The passphrase comes from --passphrase-file or the
 ` + passphraseEnv + ` environment variable; it is never read from a flag.`,
+	}
+	cmd.AddCommand(newKeysNewCmd(), newKeysShowCmd())
+	return cmd
 }
 
 func newKeysNewCmd() *cobra.Command {
@@ -149,9 +153,4 @@ func printKey(cmd *cobra.Command, pub *crypto.PublicKey, path string, jsonOut bo
 	_, err := fmt.Fprintf(out, "account id: %s\nsuite:      %d (ML-DSA-44)\nfile:       %s\npublic key: %s\n",
 		pub.AccountID(), pub.Suite(), path, hex.EncodeToString(pub.Bytes()))
 	return err
-}
-
-func init() {
-	keysCmd.AddCommand(newKeysNewCmd(), newKeysShowCmd())
-	rootCmd.AddCommand(keysCmd)
 }

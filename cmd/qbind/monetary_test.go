@@ -1,35 +1,18 @@
 package main
 
 import (
-	"bytes"
 	"encoding/csv"
 	"image/png"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/spf13/pflag"
 )
 
-// runQbind executes the root command with args and returns its stdout.
+// runQbind executes args on a fresh command tree and returns its stdout.
 func runQbind(t *testing.T, args ...string) (string, error) {
 	t.Helper()
-	// Flag values live in package variables and survive Execute: start
-	// every run from the defaults.
-	monetarySimulateCmd.Flags().VisitAll(func(f *pflag.Flag) {
-		if err := f.Value.Set(f.DefValue); err != nil {
-			t.Fatal(err)
-		}
-		f.Changed = false
-	})
-	var out bytes.Buffer
-	rootCmd.SetOut(&out)
-	rootCmd.SetErr(&out)
-	rootCmd.SetArgs(args)
-	t.Cleanup(func() { rootCmd.SetArgs(nil); rootCmd.SetOut(nil); rootCmd.SetErr(nil) })
-	err := rootCmd.Execute()
-	return out.String(), err
+	return run(t, newRootCmd(), args...)
 }
 
 func TestMonetarySimulateCSVAndPlot(t *testing.T) {

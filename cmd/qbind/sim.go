@@ -198,5 +198,3 @@ VM, Stage B and the state store are exercised by 'qbind bench execution' and
 	f.BoolVar(&jsonOut, "json", false, "print the result as JSON")
 	return cmd
 }
-
-func init() { rootCmd.AddCommand(newSimCmd()) }

@@ -1,25 +1,45 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/spf13/cobra"
 
 	"github.com/qbind/qbind/crypto"
 	"github.com/qbind/qbind/state"
 	"github.com/qbind/qbind/types"
 )
 
-func runCmd(args ...string) (string, error) {
-	var out bytes.Buffer
-	rootCmd.SetOut(&out)
-	rootCmd.SetArgs(args)
-	err := rootCmd.Execute()
-	return out.String(), err
+// runCmd executes args on a fresh command tree, so no flag value set by one
+// run is seen by the next.
+func runCmd(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	return run(t, newRootCmd(), args...)
+}
+
+// TestCommandTreeHasNoSharedState: a flag set on one tree is not seen by
+// another; flags bound to package-level variables would be.
+func TestCommandTreeHasNoSharedState(t *testing.T) {
+	a, b := newRootCmd(), newRootCmd()
+	verify := func(root *cobra.Command) *cobra.Command {
+		cmd, _, err := root.Find([]string{"state", "verify"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cmd
+	}
+	if err := verify(a).ParseFlags([]string{"--network", "mainnet", "--data-dir", "/nonexistent"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"network", "data-dir"} {
+		if f := verify(b).Flags().Lookup(name); f.Changed || f.Value.String() != f.DefValue {
+			t.Fatalf("--%s set on one tree leaked into another: %q", name, f.Value)
+		}
+	}
 }
 
 // TestStateVerifyAndSnapshotCommands: snapshot → restore → verify passes;
@@ -41,11 +61,11 @@ func TestStateVerifyAndSnapshotCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	out, err := runCmd("snapshot", "list", snaps)
+	out, err := runCmd(t, "snapshot", "list", snaps)
 	if err != nil || !strings.Contains(out, "\n0 ") {
 		t.Fatalf("list: %v\n%s", err, out)
 	}
-	if out, err := runCmd("snapshot", "inspect", "--verify", snap); err != nil || !strings.Contains(out, "match") {
+	if out, err := runCmd(t, "snapshot", "inspect", "--verify", snap); err != nil || !strings.Contains(out, "match") {
 		t.Fatalf("inspect: %v\n%s", err, out)
 	}
 	restored := filepath.Join(root, "restored")
@@ -55,7 +75,7 @@ func TestStateVerifyAndSnapshotCommands(t *testing.T) {
 	}
 	r.Close()
 	for _, dir := range []string{data, restored} {
-		if out, err := runCmd("state", "verify", "--data-dir", dir); err != nil || !strings.Contains(out, "OK") {
+		if out, err := runCmd(t, "state", "verify", "--data-dir", dir); err != nil || !strings.Contains(out, "OK") {
 			t.Fatalf("verify %s: %v\n%s", dir, err, out)
 		}
 	}
@@ -67,12 +87,12 @@ func TestStateVerifyAndSnapshotCommands(t *testing.T) {
 	v := types.Account{Nonce: 9}.Encode()
 	db.Set(append([]byte{0x01}, make([]byte, 32)...), v[:], pebble.Sync)
 	db.Close()
-	_, err = runCmd("state", "verify", "--data-dir", restored)
+	_, err = runCmd(t, "state", "verify", "--data-dir", restored)
 	var ee *exitError
 	if !errors.As(err, &ee) || ee.code != 2 {
 		t.Fatalf("verify after tampering: %v", err)
 	}
-	if _, err := runCmd("state", "verify", "--data-dir", restored, "--network", "devnet"); err == nil {
+	if _, err := runCmd(t, "state", "verify", "--data-dir", restored, "--network", "devnet"); err == nil {
 		t.Fatal("wrong network accepted")
 	}
 }

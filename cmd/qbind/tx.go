@@ -14,9 +14,13 @@ import (
 	"github.com/qbind/qbind/u128"
 )
 
-var txCmd = &cobra.Command{
-	Use:   "tx",
-	Short: "Sign and decode QBIND transactions offline",
+func newTxCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "tx",
+		Short: "Sign and decode QBIND transactions offline",
+	}
+	cmd.AddCommand(newTxSignCmd(), newTxDecodeCmd())
+	return cmd
 }
 
 // profileFor picks the stateless-validity rules a network's nodes apply by
@@ -208,9 +212,4 @@ runs them) and MainNet with mainnet's, unless --profile says otherwise.`,
 	cmd.Flags().StringVar(&profile, "profile", "", "check with this profile's rules (devnet, testnet-alpha, testnet-beta, mainnet)")
 	cmd.MarkFlagRequired("network")
 	return cmd
-}
-
-func init() {
-	txCmd.AddCommand(newTxSignCmd(), newTxDecodeCmd())
-	rootCmd.AddCommand(txCmd)
 }
