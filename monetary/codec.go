@@ -23,7 +23,7 @@ const stateFormat = 1
 //	  2   8 epoch            u64
 //	 10   1 phase            u8 0 bootstrap | 1 transition | 2 mature
 //	 11  16 ema_fees         u128
-//	 27   4 r_inf_bps        u32 ≤ 10,000
+//	 27   4 r_inf_bps        u32 ≤ 2,000
 //	 31   8 fee_coverage_bps u64
 //	 39   4 stake_ratio_bps  u32 ≤ 10,000
 //	 43  16 issuance         u128

@@ -93,6 +93,28 @@ func TestDecodeRejects(t *testing.T) {
 	}
 }
 
+// TestDecodeRateBound: no valid parameters allow a cap above maxCapBps
+// (2,000 bps) and the rate never exceeds max(cap, previous rate), so the
+// decoder accepts r_inf = 2,000 and refuses 2,001.
+func TestDecodeRateBound(t *testing.T) {
+	withRate := func(r uint32) []byte {
+		s := goldenState
+		s.RInfBps = r
+		return s.Encode()
+	}
+	s, err := DecodeEpochState(withRate(maxCapBps))
+	if err != nil || s.RInfBps != 2000 {
+		t.Fatalf("r_inf = maxCapBps refused: %+v %v", s, err)
+	}
+	s, err = DecodeEpochState(withRate(maxCapBps + 1))
+	if !errors.Is(err, ErrMalformedState) || !errors.Is(err, ErrInvalidState) || s != (EpochState{}) {
+		t.Fatalf("r_inf = maxCapBps + 1: %+v %v", s, err)
+	}
+	if want := "r_inf 2001 bps above 2000 bps, the highest cap valid parameters allow"; !strings.Contains(err.Error(), want) {
+		t.Fatalf("error %q does not say %q", err, want)
+	}
+}
+
 // FuzzDecodeEpochState: decoding never panics, and every accepted input is
 // canonical: it re-encodes to the same bytes and decodes to the same state.
 func FuzzDecodeEpochState(f *testing.F) {

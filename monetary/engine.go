@@ -186,7 +186,8 @@ func (e *Engine) step(s EpochState, in *Inputs) (EpochState, Outcome, error) {
 		r = clamp(r, lo, prev+pp.MaxDeltaBps)
 		out.DeltaLimited = r != out.BoundedRateBps
 	}
-	// r ≤ max(cap, r_prev) ≤ 10⁴ (Validate bounds both), so it fits.
+	// r ≤ max(cap, r_prev) ≤ maxCapBps (Params.Validate and
+	// EpochState.Validate bound both), so it fits.
 	out.RateBps = uint32(r)
 
 	// fee_coverage = annual × 10⁸ / (staked × r_target_bps); 0 if the

@@ -117,6 +117,46 @@ func TestSecondEpochEMAAndDeltaLimitUp(t *testing.T) {
 	}
 }
 
+func TestEMAFloorsWithEachPhaseLambda(t *testing.T) {
+	// ema = (λ·fees + (10⁴ − λ)·ema_prev) / 10⁴ with the λ of the phase that
+	// governs the epoch (700 / 300 / 150), floored. Every case divides
+	// inexactly: rounding up would give one more, and in Transition and
+	// Mature Bootstrap's λ would give a different value.
+	// Bootstrap:  (700 × 1,234 + 9,300 × 1,001) / 10⁴ = (863,800 + 9,309,300) / 10⁴ = 10,173,100 / 10⁴ = 1,017.31 → 1,017
+	//             (rounded up: 1,018)
+	// Transition: (300 × 0 + 9,700 × 1,001) / 10⁴ = 9,709,700 / 10⁴ = 970.97 → 970
+	//             (Bootstrap λ: 9,300 × 1,001 / 10⁴ = 930.93 → 930; rounded up: 971)
+	// Mature:     (150 × 7 + 9,850 × 1,001) / 10⁴ = (1,050 + 9,859,850) / 10⁴ = 9,860,900 / 10⁴ = 986.09 → 986
+	//             (Bootstrap λ: (4,900 + 9,309,300) / 10⁴ = 931.42 → 931; rounded up: 987)
+	// smoothed annual fees = ema × 52,560: 1,017 × 52,560 = 53,453,520; 970 × 52,560 = 50,983,200;
+	// 986 × 52,560 = 51,824,160.
+	cases := []struct {
+		name       string
+		epoch      uint64
+		phase      Phase
+		fees       uint64
+		wantEMA    uint64
+		wantAnnual int64
+	}{
+		{"bootstrap λ 700", 100, PhaseBootstrap, 1234, 1017, 53_453_520},
+		{"transition λ 300", 200_000, PhaseTransition, 0, 970, 50_983_200},
+		{"mature λ 150", 400_000, PhaseMature, 7, 986, 51_824_160},
+	}
+	e := newEngine(t, DefaultParams(), ModeShadow)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			prev := EpochState{Started: true, Epoch: c.epoch, Phase: c.phase, EMAFees: amt(1001), RInfBps: 300}
+			s, out, err := e.Next(prev, example1(c.epoch+1, c.fees))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out.Phase != c.phase || s.EMAFees != amt(c.wantEMA) || out.SmoothedAnnualFees.Int64() != c.wantAnnual {
+				t.Fatalf("phase %s: ema = %s, annual = %s; want %d, %d", out.Phase, s.EMAFees, out.SmoothedAnnualFees, c.wantEMA, c.wantAnnual)
+			}
+		})
+	}
+}
+
 func TestDeltaLimitDown(t *testing.T) {
 	e := newEngine(t, DefaultParams(), ModeShadow)
 	prev := EpochState{Started: true, Epoch: 9, Phase: PhaseBootstrap, EMAFees: amt(0), RInfBps: 775}
@@ -256,10 +296,10 @@ func gateInputs(epoch, staked, circulating uint64) Inputs {
 func TestTransitionGate(t *testing.T) {
 	// annual = 1000 × 52,560 = 52,560,000.
 	// staked 5,256,000,000: coverage = 52,560,000 × 10⁸ / (5,256,000,000 × 500) = 5.256·10¹⁵ / 2.628·10¹² = 2,000
-	// staked 5,258,629,314: coverage = 5.256·10¹⁵ / 2,629,314,657,000 = 1,999.0000004 → 1,999
+	// staked 5,258,629,314: coverage = 5.256·10¹⁵ / 2,629,314,657,000 ≈ 1,999.00000025 → 1,999
 	// circulating 17,520,000,000: stake ratio = 5,256,000,000 × 10⁴ / 17,520,000,000 = 3,000
-	// circulating 17,525,841,947: stake ratio = 5.256·10¹³ / 17,525,841,947 = 2,999.00000001 → 2,999
-	//   (with staked 5,258,629,314 and circulating 17,520,000,000: 3,001.5 → 3,001)
+	// circulating 17,525,841,947: stake ratio = 5.256·10¹³ / 17,525,841,947 ≈ 2,999.000000054 → 2,999
+	//   (with staked 5,258,629,314 and circulating 17,520,000,000: 5.258629314·10¹³ / 1.752·10¹⁰ = 3,001.50075 → 3,001)
 	cases := []struct {
 		name         string
 		epoch        uint64
@@ -295,7 +335,7 @@ func TestTransitionGate(t *testing.T) {
 func TestMatureGate(t *testing.T) {
 	// Coverage uses the Transition base target 400:
 	// staked 2,628,000,000: coverage = 5.256·10¹⁵ / (2,628,000,000 × 400) = 5.256·10¹⁵ / 1.0512·10¹² = 5,000
-	// staked 2,628,000,001: 5.256·10¹⁵ / 1,051,200,000,400 = 4,999.998 → 4,999
+	// staked 2,628,000,001: 5.256·10¹⁵ / 1,051,200,000,400 ≈ 4,999.999998 → 4,999
 	// circulating 6,570,000,000: stake ratio = 2.628·10¹³ / 6.57·10⁹ = 4,000
 	// circulating 6,570,000,001: 3,999.9999994 → 3,999
 	cases := []struct {
@@ -446,6 +486,42 @@ func TestModes(t *testing.T) {
 	})
 }
 
+func TestSplitRemainderToLastValidatorWithZeroStake(t *testing.T) {
+	// PROTOCOL.md §10: "validator i gets floor(validators × stake_i / Σ stake),
+	// the last validator the remainder" — whatever the last validator's stake.
+	e := newEngine(t, DefaultParams(), ModeActive)
+	in := example1(0, 0)
+	in.ValidatorStakes = []u128.U128{amt(2), amt(1), amt(0)}
+	_, out, err := e.Next(GenesisState(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// As in "active omits zero credits": issuance 1,474, validators 1,208, treasury 179, insurance 58, community 29.
+	// Σ stake = 2 + 1 + 0 = 3
+	// v0 = 1,208 × 2 / 3 = 805.33 → 805
+	// v1 = 1,208 × 1 / 3 = 402.67 → 402
+	// v2 (last, stake 0) = 1,208 − 805 − 402 = 1
+	wantSplit := Split{
+		Issuance: amt(1474), Validators: amt(1208), Treasury: amt(179), Insurance: amt(58), Community: amt(29),
+		PerValidator: []u128.U128{amt(805), amt(402), amt(1)},
+	}
+	if !reflect.DeepEqual(out.Split, wantSplit) {
+		t.Fatalf("split = %+v\nwant    %+v", out.Split, wantSplit)
+	}
+	// The remainder is non-zero, so active mode credits it.
+	want := []Credit{
+		{Kind: RecipientValidator, Validator: 0, Amount: amt(805)},
+		{Kind: RecipientValidator, Validator: 1, Amount: amt(402)},
+		{Kind: RecipientValidator, Validator: 2, Amount: amt(1)},
+		{Kind: RecipientTreasury, Amount: amt(179)},
+		{Kind: RecipientInsurance, Amount: amt(58)},
+		{Kind: RecipientCommunity, Amount: amt(29)},
+	}
+	if !reflect.DeepEqual(out.Credits, want) {
+		t.Fatalf("credits %+v\nwant    %+v", out.Credits, want)
+	}
+}
+
 func TestParseMode(t *testing.T) {
 	for s, want := range map[string]Mode{"off": ModeOff, "shadow": ModeShadow, "Active": ModeActive} {
 		m, err := ParseMode(s)
@@ -485,7 +561,7 @@ func TestRejections(t *testing.T) {
 		{"burned more than exists", started, Inputs{Epoch: 6, GenesisSupply: amt(10), Minted: amt(5), TotalBurned: amt(16),
 			ValidatorStakes: []u128.U128{amt(1)}}, ErrInvalidInputs},
 		{"unknown phase", EpochState{Started: true, Epoch: 5, Phase: 3}, example1(6, 0), ErrInvalidState},
-		{"rate above 100 %", EpochState{Started: true, Epoch: 5, RInfBps: 10_001}, example1(6, 0), ErrInvalidState},
+		{"rate above the largest cap", EpochState{Started: true, Epoch: 5, RInfBps: maxCapBps + 1}, example1(6, 0), ErrInvalidState},
 		{"stake ratio above 100 %", EpochState{Started: true, Epoch: 5, StakeRatioBps: 10_001}, example1(6, 0), ErrInvalidState},
 		{"transition before its gate", EpochState{Started: true, Epoch: TransitionGateEpoch - 1, Phase: PhaseTransition},
 			example1(TransitionGateEpoch, 0), ErrInvalidState},

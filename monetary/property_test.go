@@ -80,7 +80,7 @@ func genState() *rapid.Generator[EpochState] {
 			Epoch:          epoch,
 			Phase:          Phase(rapid.Uint8Range(0, uint8(maxPhase)).Draw(t, "phase")),
 			EMAFees:        genAmount(128).Draw(t, "ema"),
-			RInfBps:        rapid.Uint32Range(0, BpsDenominator).Draw(t, "r"),
+			RInfBps:        rapid.Uint32Range(0, maxCapBps).Draw(t, "r"),
 			FeeCoverageBps: rapid.Uint64().Draw(t, "cov"),
 			StakeRatioBps:  rapid.Uint32Range(0, BpsDenominator).Draw(t, "sr"),
 			Issuance:       genAmount(128).Draw(t, "iss"),
@@ -149,8 +149,8 @@ func checkStep(t *rapid.T, p Params, mode Mode, s EpochState, in Inputs, next Ep
 			t.Fatalf("r %d → %d: distance to [%d, %d] went %d → %d with Δ %d", prev, r, pp.FloorBps, pp.CapBps, d0, d1, pp.MaxDeltaBps)
 		}
 	}
-	if next.RInfBps > BpsDenominator || next.StakeRatioBps > BpsDenominator {
-		t.Fatalf("rate or stake ratio above 100 %%: %+v", next)
+	if next.RInfBps > maxCapBps || next.StakeRatioBps > BpsDenominator {
+		t.Fatalf("rate above the largest cap or stake ratio above 100 %%: %+v", next)
 	}
 
 	// Phases: forward by at most one, Mature terminal, and exactly when the

@@ -26,7 +26,8 @@ type EpochState struct {
 	Phase Phase
 	// EMAFees is the exponential moving average of fees per epoch.
 	EMAFees u128.U128
-	// RInfBps is the annual inflation rate chosen for Epoch.
+	// RInfBps is the annual inflation rate chosen for Epoch, at most
+	// maxCapBps (2,000).
 	RInfBps uint32
 	// FeeCoverageBps = smoothed annual fees / (staked × base target), in
 	// bps, saturating at 2^64 − 1.
@@ -61,8 +62,12 @@ func (s EpochState) Validate() error {
 		}
 		return nil
 	}
-	if s.RInfBps > BpsDenominator {
-		return fmt.Errorf("%w: r_inf %d bps above 100 %%", ErrInvalidState, s.RInfBps)
+	// The engine's rate is at most max(cap in force, previous rate) (see
+	// step), so from any valid parameters it never exceeds maxCapBps, the
+	// largest cap Params.Validate allows.
+	if s.RInfBps > maxCapBps {
+		return fmt.Errorf("%w: r_inf %d bps above %d bps, the highest cap valid parameters allow",
+			ErrInvalidState, s.RInfBps, maxCapBps)
 	}
 	if s.StakeRatioBps > BpsDenominator {
 		return fmt.Errorf("%w: stake ratio %d bps above 100 %%", ErrInvalidState, s.StakeRatioBps)
