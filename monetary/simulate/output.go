@@ -32,9 +32,10 @@ func WriteTable(w io.Writer, r *Result) error {
 	return tw.Flush()
 }
 
-// CSVHeader is the first line of WriteCSV's output.
+// CSVHeader is the first line of WriteCSV's output. max_r_step_bps is the
+// largest per-epoch |Δr| within the month (Month.MaxRStepBps).
 var CSVHeader = []string{"month", "end_epoch", "phase", "r_inf_bps", "issuance", "fee_coverage_bps",
-	"stake_ratio_bps", "staked", "circulating", "fees_last_epoch"}
+	"stake_ratio_bps", "staked", "circulating", "fees_last_epoch", "max_r_step_bps"}
 
 // WriteCSV prints one row per month, integers in base units and bps.
 func WriteCSV(w io.Writer, r *Result) error {
@@ -45,7 +46,8 @@ func WriteCSV(w io.Writer, r *Result) error {
 	for _, m := range r.Months {
 		row := []string{strconv.Itoa(m.Month), strconv.FormatUint(m.EndEpoch, 10), m.Phase,
 			strconv.FormatUint(uint64(m.RInfBps), 10), m.Issuance.String(), strconv.FormatUint(m.FeeCoverageBps, 10),
-			strconv.FormatUint(uint64(m.StakeRatioBps), 10), m.Staked.String(), m.Circulating, m.FeesLastEpoch.String()}
+			strconv.FormatUint(uint64(m.StakeRatioBps), 10), m.Staked.String(), m.Circulating, m.FeesLastEpoch.String(),
+			strconv.FormatUint(uint64(m.MaxRStepBps), 10)}
 		if err := cw.Write(row); err != nil {
 			return err
 		}

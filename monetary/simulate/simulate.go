@@ -68,6 +68,9 @@ type Month struct {
 	Staked         u128.U128 `json:"staked"`
 	Circulating    string    `json:"circulating"` // decimal; may exceed u128
 	FeesLastEpoch  u128.U128 `json:"fees_last_epoch"`
+	// MaxRStepBps is the largest |r(e) − r(e − 1)| over the month's epochs
+	// (epoch 0 has no predecessor): what the per-epoch Δ-limit bounds.
+	MaxRStepBps uint32 `json:"max_r_step_bps"`
 }
 
 // Transition is a phase change: the gates passed at Epoch, and To governs
@@ -137,6 +140,7 @@ func Run(cfg Config, observe func(*Epoch)) (*Result, error) {
 	in := monetary.Inputs{Staked: cfg.Staked, GenesisSupply: cfg.Supply, ValidatorStakes: stakes}
 	s := monetary.GenesisState()
 	var monthIss u128.U128
+	var monthStep uint32
 	var ok bool
 	var ev Epoch
 	for e := uint64(0); e < epochs; e++ {
@@ -172,6 +176,9 @@ func Run(cfg Config, observe func(*Epoch)) (*Result, error) {
 			return nil, fmt.Errorf("%w: total issuance exceeds u128 at epoch %d", ErrConfig, e)
 		}
 		monthIss, _ = monthIss.Add(iss) // ≤ TotalIssuance
+		if s.Started {
+			monthStep = max(monthStep, max(next.RInfBps, s.RInfBps)-min(next.RInfBps, s.RInfBps))
+		}
 		if cfg.Restake {
 			if in.Staked, ok = in.Staked.Add(out.Split.Validators); !ok {
 				return nil, fmt.Errorf("%w: stake exceeds u128 at epoch %d", ErrConfig, e)
@@ -186,9 +193,9 @@ func Run(cfg Config, observe func(*Epoch)) (*Result, error) {
 				Month: int((e + 1) / EpochsPerMonth), EndEpoch: e, Phase: next.Phase.String(),
 				RInfBps: next.RInfBps, Issuance: monthIss, FeeCoverageBps: next.FeeCoverageBps,
 				StakeRatioBps: next.StakeRatioBps, Staked: in.Staked, Circulating: circ.String(),
-				FeesLastEpoch: in.Fees,
+				FeesLastEpoch: in.Fees, MaxRStepBps: monthStep,
 			})
-			monthIss = u128.Zero
+			monthIss, monthStep = u128.Zero, 0
 		}
 		s = next
 	}

@@ -40,11 +40,21 @@ func earlyGates(t *testing.T) Config {
 
 // checker verifies every epoch against the policy in force: the rate within
 // the governing phase's [floor, cap] and within its Δ of the previous epoch.
+// It reports the first violation and lets the run finish, so a test can
+// also check the run's output.
 type checker struct {
 	t       *testing.T
 	p       monetary.Params
 	epochs  uint64
 	changes []uint64
+	failed  bool
+}
+
+func (c *checker) fail(format string, args ...any) {
+	if !c.failed {
+		c.failed = true
+		c.t.Errorf(format, args...)
+	}
 }
 
 func (c *checker) observe(ev *Epoch) {
@@ -52,16 +62,16 @@ func (c *checker) observe(ev *Epoch) {
 	pp := c.p.Phases[ev.Outcome.Phase]
 	r := uint64(ev.State.RInfBps)
 	if r > pp.CapBps || r < pp.FloorBps {
-		c.t.Fatalf("epoch %d (%s): r = %d outside [%d, %d]", ev.Epoch, ev.Outcome.Phase, r, pp.FloorBps, pp.CapBps)
+		c.fail("epoch %d (%s): r = %d outside [%d, %d]", ev.Epoch, ev.Outcome.Phase, r, pp.FloorBps, pp.CapBps)
 	}
 	if ev.Prev.Started {
 		prev := uint64(ev.Prev.RInfBps)
 		if max(r, prev)-min(r, prev) > pp.MaxDeltaBps {
-			c.t.Fatalf("epoch %d (%s): r %d → %d exceeds Δ %d", ev.Epoch, ev.Outcome.Phase, prev, r, pp.MaxDeltaBps)
+			c.fail("epoch %d (%s): r %d → %d exceeds Δ %d", ev.Epoch, ev.Outcome.Phase, prev, r, pp.MaxDeltaBps)
 		}
 	}
 	if ev.Outcome.Phase != ev.Prev.Phase {
-		c.t.Fatalf("epoch %d ran under %s but the state said %s", ev.Epoch, ev.Outcome.Phase, ev.Prev.Phase)
+		c.fail("epoch %d ran under %s but the state said %s", ev.Epoch, ev.Outcome.Phase, ev.Prev.Phase)
 	}
 	if ev.State.Phase != ev.Prev.Phase {
 		c.changes = append(c.changes, ev.Epoch)
@@ -95,7 +105,19 @@ func TestTenYearsGatesMetEarly(t *testing.T) {
 	// The same facts from the CSV output: month 36 ends at epoch 157,679
 	// (still bootstrap), month 37 is the first transition month; months 84 /
 	// 85 around 367,920. Every row's rate is within its phase's cap and
-	// floor, and within 4,380 × Δ of the previous month.
+	// floor, and its max_r_step_bps (the largest per-epoch |Δr| of the month)
+	// within the Δ of the phases that governed the month's epochs.
+	//
+	// Fees are constant, so ema = fees and
+	// fee_offset = 3.5·10²⁰ × 52,560 × 10⁴ / 6·10²⁶ = 1.8396·10²⁹ / 6·10²⁶ = 306.6 → 306:
+	//   - bootstrap: r = 775 − 306 = 469 from epoch 0 on, every step 0;
+	//   - month 37 (epochs 157,680–162,059): from 157,681 transition's raw rate
+	//     620 − 306 = 314 is reached under Δ 10: 469 → 459 → … → 319 → 314,
+	//     largest step 10;
+	//   - month 85 (epochs 367,920–372,299): from 367,921 mature's raw rate
+	//     465 − 306 = 159 (≥ floor 100) is reached under Δ 5: 314 → 309 → … → 159,
+	//     largest step 5;
+	//   - every other month: step 0.
 	var buf bytes.Buffer
 	if err := WriteCSV(&buf, res); err != nil {
 		t.Fatal(err)
@@ -105,7 +127,7 @@ func TestTenYearsGatesMetEarly(t *testing.T) {
 		t.Fatalf("csv: %d rows, %v", len(rows), err)
 	}
 	phaseOf := map[string]monetary.Phase{"bootstrap": monetary.PhaseBootstrap, "transition": monetary.PhaseTransition, "mature": monetary.PhaseMature}
-	prevR := -1
+	prevPhase := monetary.PhaseBootstrap // governs epoch 0
 	for _, row := range rows[1:] {
 		month, _ := strconv.Atoi(row[0])
 		end, _ := strconv.ParseUint(row[1], 10, 64)
@@ -130,10 +152,30 @@ func TestTenYearsGatesMetEarly(t *testing.T) {
 		if uint64(r) > pp.CapBps || uint64(r) < pp.FloorBps {
 			t.Fatalf("month %d: r %d outside [%d, %d]", month, r, pp.FloorBps, pp.CapBps)
 		}
-		if prevR >= 0 && uint64(max(r, prevR)-min(r, prevR)) > EpochsPerMonth*cfg.Params.Phases[monetary.PhaseBootstrap].MaxDeltaBps {
-			t.Fatalf("month %d: r jumped %d → %d", month, prevR, r)
+		// The month's epochs ran under the phases from the previous row's
+		// (in force after its end epoch) to this row's; allow the largest Δ.
+		step, err := strconv.ParseUint(row[10], 10, 32)
+		if err != nil {
+			t.Fatalf("month %d: max_r_step_bps %q: %v", month, row[10], err)
 		}
-		prevR = r
+		var allowed uint64
+		for p := prevPhase; p <= ph; p++ {
+			allowed = max(allowed, cfg.Params.Phases[p].MaxDeltaBps)
+		}
+		if step > allowed {
+			t.Fatalf("month %d (%s → %s): r moved %d bps in one epoch, Δ %d", month, prevPhase, ph, step, allowed)
+		}
+		wantStep := uint64(0)
+		switch month {
+		case 37:
+			wantStep = 10
+		case 85:
+			wantStep = 5
+		}
+		if step != wantStep {
+			t.Fatalf("month %d: max_r_step_bps %d, want %d", month, step, wantStep)
+		}
+		prevPhase = ph
 	}
 }
 
