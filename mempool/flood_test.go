@@ -7,27 +7,35 @@ import (
 	"github.com/qbind/qbind/types"
 )
 
-var floodCap = flag.Int("flood.cap", 20, "per-sender cap of the flood test")
+var floodCap = flag.Int("flood.cap", 20, "per-sender cap of the flood test (≥ 4: honest senders hold 4)")
 
 // TestFlood: one sender submits 100× its per-sender cap at ever higher fees
 // into a full pool. It cannot hold more than its cap, cannot evict more of
 // the other senders' txs than the eviction rate limit allows, cannot delay
 // them by more than its cap in the batching order, and Σ len(raw) of the
 // pooled txs (recomputed here) never exceeds the byte bound.
+//
+// The rate limit is set below what the flood evicts without it (its cap
+// minus the pool's slack, within the first fraction of a second), so the
+// eviction assertion fails with EvictionOff.
 func TestFlood(t *testing.T) {
 	perSender := *floodCap
 	const (
 		honest      = 50
 		perHonest   = 4
-		maxEvict    = 5
-		intervalMs  = 1000
+		intervalMs  = 60_000 // one window: longer than the 20 s flood
 		floodSender = honest
 	)
+	maxEvict := max(1, perSender/8)
 	v := newView()
 	fund(v, honest+1, 1e18)
 	c := DefaultConfig(FeePriority)
 	c.MaxTxsPerSender = perSender
 	c.MaxTxs = honest*perHonest + perSender/2 // the flooder's cap does not fit in the slack
+	// Without a rate limit the flooder evicts perSender − slack honest txs.
+	if unlimited := perSender - perSender/2; maxEvict >= unlimited {
+		t.Fatalf("test parameters: a budget of %d evictions does not bind (the flood evicts %d without it)", maxEvict, unlimited)
+	}
 	c.MaxBytes = int64(c.MaxTxs) * types.TxV1Size
 	c.EvictionMode = EvictionEnforce
 	c.MaxEvictionsPerInterval = maxEvict
@@ -74,8 +82,11 @@ func TestFlood(t *testing.T) {
 			lost++
 		}
 	}
-	if uint64(lost) > windows*maxEvict {
-		t.Fatalf("flooder evicted %d honest txs, rate limit allows %d", lost, windows*maxEvict)
+	if uint64(lost) > windows*uint64(maxEvict) {
+		t.Fatalf("flooder evicted %d honest txs, rate limit allows %d", lost, windows*uint64(maxEvict))
+	}
+	if p.Metrics.Rejected["eviction_rate_limited"] == 0 {
+		t.Fatal("the eviction rate limit never refused the flooder")
 	}
 	if lost > perSender {
 		t.Fatalf("flooder evicted %d honest txs with a cap of %d", lost, perSender)
@@ -92,5 +103,5 @@ func TestFlood(t *testing.T) {
 		t.Fatalf("order has %d txs", len(order))
 	}
 	t.Logf("cap %d: %d attempts, honest lost %d (limit %d), flooder holds %d, rejections %v",
-		perSender, attempts, lost, windows*maxEvict, p.SenderLen(sender(floodSender)), p.Metrics.Rejected)
+		perSender, attempts, lost, windows*uint64(maxEvict), p.SenderLen(sender(floodSender)), p.Metrics.Rejected)
 }
