@@ -348,7 +348,11 @@ func (c *Core) onStored(id types.BatchID) {
 	ack := &types.BatchAck{BatchID: id, Signer: c.cfg.Self, Signature: sig}
 	c.Metrics.AcksSent++
 	if h.Creator == c.cfg.Self {
-		c.onAck(ack)
+		// The own ack never travels the network: it takes the internal
+		// path, and RecvAck refuses acks claiming this node as signer.
+		if ob := c.ownByID[id]; ob != nil {
+			c.addAck(ob, ack)
+		}
 		return
 	}
 	c.emit(Send{To: h.Creator, Msg: ack})
@@ -366,16 +370,41 @@ func (c *Core) pruneSeen(creator uint16) {
 	}
 }
 
+// onAck handles an ack received from the network: it must name another
+// validator as signer and verify. An ack claiming this node as signer is a
+// forgery (the own ack takes addAck directly): dropped and counted.
 func (c *Core) onAck(a *types.BatchAck) {
+	if a == nil {
+		return
+	}
+	if a.Signer == c.cfg.Self {
+		c.Metrics.AckRejected++
+		c.Metrics.AckSelfClaimed++
+		return
+	}
+	if int(a.Signer) >= c.n() {
+		c.Metrics.AckRejected++
+		return
+	}
 	ob := c.ownByID[a.BatchID]
 	if ob == nil || ob.cert != nil || ob.acks[a.Signer] != nil {
 		return
 	}
-	if a.Signer != c.cfg.Self {
-		if err := c.cfg.Verifier.VerifyAck(a); err != nil {
-			c.Metrics.AckRejected++
-			return
-		}
+	if err := c.cfg.Verifier.VerifyAck(a); err != nil {
+		c.Metrics.AckRejected++
+		return
+	}
+	c.addAck(ob, a)
+}
+
+// addAck records a verified ack (or the own one, from the Signer) for an
+// own pending batch and assembles the certificate at a quorum (or, in mode
+// off, as soon as the own ack is in). Every signature in a certificate
+// formed here is therefore valid: network acks were verified, the own ack
+// was produced by the Signer.
+func (c *Core) addAck(ob *ownBatch, a *types.BatchAck) {
+	if ob.cert != nil || ob.acks[a.Signer] != nil {
+		return
 	}
 	c.Metrics.AcksReceived++
 	ob.acks[a.Signer] = a

@@ -567,3 +567,60 @@ func TestFetchedBodyWakesConsensus(t *testing.T) {
 		t.Fatalf("validate after the fetch: %v", err)
 	}
 }
+
+// TestForgedSelfAckRefused: a peer sends the creator an ack claiming the
+// creator itself as signer before the creator's own store completes. The
+// forgery is dropped and counted; the certificate the creator forms holds
+// only valid signatures and the other nodes accept it (enforce), and in mode
+// off the forgery does not make a creator-only certificate either.
+func TestForgedSelfAckRefused(t *testing.T) {
+	for _, mode := range []CouplingMode{CouplingEnforce, CouplingOff} {
+		t.Run(mode.String(), func(t *testing.T) {
+			tn := newNet(t, 4, mode, nil)
+			n0 := tn.nodes[0]
+			tn.addTx(0, signedTxs()[0][0])
+			tn.step(0, Tick{NowMs: 0}) // starts the max wait
+			tn.now = 100
+			var b *types.Batch
+			for _, a := range n0.core.Step(Tick{NowMs: tn.now}) {
+				if s, ok := a.(Store); ok {
+					b = s.Batch
+					continue // the fsync has not finished yet
+				}
+				tn.perform(0, a)
+			}
+			if b == nil {
+				t.Fatal("setup: no batch cut")
+			}
+			id := b.Header.ID(testNet)
+			forged := &types.BatchAck{BatchID: id, Signer: 0, Signature: make([]byte, crypto.MLDSA44SignatureSize)}
+			tn.step(0, RecvAck{From: 3, Ack: forged})
+			if n0.core.Cert(id) != nil {
+				t.Fatal("a forged self-ack alone made a certificate")
+			}
+			tn.run() // the peers store and ack
+			tn.step(0, StoreDone{ID: id})
+			tn.run()
+			cert := n0.core.Cert(id)
+			if cert == nil {
+				t.Fatal("no certificate formed")
+			}
+			if err := cert.Verify(testNet, tn.vs); err != nil {
+				t.Fatalf("the creator formed a certificate that does not verify: %v", err)
+			}
+			for i := 1; i < 4; i++ {
+				if tn.nodes[i].core.Cert(id) == nil || tn.nodes[i].core.Metrics.CertRejected != 0 {
+					t.Fatalf("node %d did not accept the creator's certificate", i)
+				}
+			}
+			payload, _ := n0.core.BuildPayload(types.BlockID{}, 1, 0, nil)
+			p := proposal(n0.core, 1, 0, types.BlockID{}, payload)
+			if err := tn.nodes[1].core.ValidatePayload(p, types.BlockID{}, noAncestry{}); err != nil {
+				t.Fatalf("the creator's payload fails V7 at node 1: %v", err)
+			}
+			if n0.core.Metrics.AckSelfClaimed != 1 || n0.core.Metrics.AckRejected != 1 {
+				t.Fatalf("forged self-ack counted %d (rejected %d)", n0.core.Metrics.AckSelfClaimed, n0.core.Metrics.AckRejected)
+			}
+		})
+	}
+}

@@ -20,7 +20,9 @@ type RecvBatch struct {
 // StoreDone says the body of a Store action is durable.
 type StoreDone struct{ ID types.BatchID }
 
-// RecvAck is an ack for one of this node's batches.
+// RecvAck is an ack for one of this node's batches, from the network: it
+// is verified, and dropped if it claims this node as signer (the own ack
+// is added internally when the own body is stored).
 type RecvAck struct {
 	From uint16
 	Ack  *types.BatchAck

@@ -11,6 +11,7 @@ type Metrics struct {
 	AcksSent        uint64
 	AcksReceived    uint64
 	AckRejected     uint64
+	AckSelfClaimed  uint64 // network acks claiming this node as signer (forged; also in AckRejected)
 	CertsFormed     uint64
 	CertsReceived   uint64
 	CertRejected    uint64
