@@ -1,6 +1,7 @@
 package dag
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"maps"
@@ -33,12 +34,51 @@ type ownBatch struct {
 	lastSend uint64
 }
 
-// certEntry is a verified certificate.
+// certEntry is a certificate this node knows for a batch: verified (or
+// formed here), or taken from a committed block (verified = false).
 type certEntry struct {
 	c           *types.BatchCertificate
 	id          types.BatchID
-	quorum      bool   // verified with a quorum (else creator-only, mode off)
+	verified    bool   // c passed verifyCert or was formed here from verified acks
+	quorum      bool   // c carries a quorum (else creator-only, mode off)
 	committedAt uint64 // 0: not committed
+	// alt holds up to maxCertVariants other certificates for the same
+	// batch that verified (other signer sets): cache hits need the
+	// presented certificate to be identical to c or to one of these.
+	alt []*types.BatchCertificate
+}
+
+const maxCertVariants = 2
+
+// sameCert reports whether a and b carry the same signer bitmap and the
+// same signature bytes (the header is equal when the batch ids are).
+func sameCert(a, b *types.BatchCertificate) bool {
+	if !bytes.Equal(a.Signers, b.Signers) || len(a.Signatures) != len(b.Signatures) {
+		return false
+	}
+	for i := range a.Signatures {
+		if !bytes.Equal(a.Signatures[i], b.Signatures[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// cached reports whether cert is byte-identical (signers and signatures) to
+// a certificate of this entry that verified.
+func (e *certEntry) cached(cert *types.BatchCertificate) bool {
+	if !e.verified {
+		return false
+	}
+	if sameCert(e.c, cert) {
+		return true
+	}
+	for _, a := range e.alt {
+		if sameCert(a, cert) {
+			return true
+		}
+	}
+	return false
 }
 
 type fetchState struct {
@@ -423,23 +463,27 @@ func (c *Core) addAck(ob *ownBatch, a *types.BatchAck) {
 	cert := types.NewBatchCertificate(ob.b.Header, c.n(), acks)
 	ob.cert = cert
 	c.Metrics.CertsFormed++
-	c.certs[ob.id] = &certEntry{c: cert, id: ob.id, quorum: c.cfg.Validators.IsQuorum(power)}
+	c.certs[ob.id] = &certEntry{c: cert, id: ob.id, verified: true, quorum: c.cfg.Validators.IsQuorum(power)}
 	c.emit(Broadcast{Msg: cert})
 	c.emit(PayloadAvailable{})
 }
 
 // ---- certificates and fetch-on-miss -----------------------------------------
 
-// verifyCert verifies c once per batch id (the cache is the certs map);
-// it returns the entry.
+// verifyCert verifies a certificate (§7: quorum and every signature; in
+// mode off also creator-only). The cache is the certs map, keyed by the
+// recomputed batch_id, but a hit needs the presented certificate to be
+// byte-identical (signer bitmap and signatures) to one that verified:
+// anything else is verified in full, so the result is a function of the
+// certificate alone, whatever this node cached. It returns the entry.
 func (c *Core) verifyCert(cert *types.BatchCertificate) (*certEntry, error) {
-	id := cert.BatchID(c.net())
-	if e := c.certs[id]; e != nil && (e.quorum || c.cfg.Coupling == CouplingOff) {
-		c.Metrics.CertCacheHits++
-		return e, nil
-	}
 	if cert.Header.Epoch != c.cfg.Epoch || int(cert.Header.Creator) >= c.n() {
 		return nil, ErrBadCertificate
+	}
+	id := cert.BatchID(c.net())
+	if e := c.certs[id]; e != nil && (e.quorum || c.cfg.Coupling == CouplingOff) && e.cached(cert) {
+		c.Metrics.CertCacheHits++
+		return e, nil
 	}
 	c.Metrics.CertVerifies++
 	quorum := true
@@ -453,11 +497,17 @@ func (c *Core) verifyCert(cert *types.BatchCertificate) (*certEntry, error) {
 		quorum = false
 	}
 	e := c.certs[id]
-	if e == nil {
-		e = &certEntry{c: cert, id: id}
+	switch {
+	case e == nil:
+		e = &certEntry{c: cert, id: id, verified: true, quorum: quorum}
 		c.certs[id] = e
+	case !e.verified || (quorum && !e.quorum):
+		// Replace an unverified (committed-block) or creator-only
+		// certificate by this one.
+		e.c, e.verified, e.quorum = cert, true, quorum
+	case !e.cached(cert) && len(e.alt) < maxCertVariants:
+		e.alt = append(e.alt, cert)
 	}
-	e.quorum = e.quorum || quorum
 	if commH, ok := c.commIdx[id]; ok {
 		e.committedAt = commH
 	}

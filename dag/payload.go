@@ -237,7 +237,9 @@ func (c *Core) onCommitted(p *types.Proposal) {
 		c.commAt[h] = append(c.commAt[h], id)
 		e := c.certs[id]
 		if e == nil {
-			e = &certEntry{c: cert, id: id, quorum: true} // committed under a QC: V7 held at a quorum
+			// Recorded for the committed index only: not verified here, so
+			// never a cache hit and never eligible (committed).
+			e = &certEntry{c: cert, id: id}
 			c.certs[id] = e
 		}
 		e.committedAt = h

@@ -191,3 +191,71 @@ func TestBuildPayloadCaps(t *testing.T) {
 		t.Fatalf("byte-bounded payload %d", len(payload))
 	}
 }
+
+// TestCertCacheNeedsIdenticalCertificate: V7 is a function of the block. A
+// node holding the honest certificate of a batch in its cache must judge a
+// payload certificate for the same header exactly as a node without the
+// cache: forged signatures and an empty signer set are rejected, the
+// identical certificate is a cache hit, and another valid certificate (other
+// signers) is verified in full and accepted.
+func TestCertCacheNeedsIdenticalCertificate(t *testing.T) {
+	tn := certified(t, CouplingEnforce, nil)
+	c := tn.nodes[0].core
+	payload, _ := c.BuildPayload(types.BlockID{}, 1, 0, nil)
+	honest := payload[0]
+	forged := *honest
+	forged.Signatures = make([][]byte, len(honest.Signatures))
+	for i := range forged.Signatures {
+		forged.Signatures[i] = otherSig(honest.Signatures[i])
+	}
+	empty := &types.BatchCertificate{Header: honest.Header, Signers: types.NewBitmap(4)}
+	id := honest.BatchID(testNet)
+	// Another quorum: two of the honest certificate's signers and the
+	// validator it lacks.
+	signers := honest.Signers.Indices()[:2]
+	for i := range 4 {
+		if !honest.Signers.Has(i) {
+			signers = append(signers, i)
+		}
+	}
+	var acks []*types.BatchAck
+	for _, i := range signers {
+		a := &types.BatchAck{BatchID: id, Signer: uint16(i)}
+		if err := a.Sign(testNet, valKeys()[i]); err != nil {
+			t.Fatal(err)
+		}
+		acks = append(acks, a)
+	}
+	other := types.NewBatchCertificate(honest.Header, 4, acks)
+	if err := other.Verify(testNet, tn.vs); err != nil || sameCert(other, honest) {
+		t.Fatalf("setup: other certificate: %v", err)
+	}
+	anc := &memAnc{blocks: map[types.BlockID]*types.Proposal{}}
+	cached := tn.nodes[2].core
+	if cached.Cert(id) == nil {
+		t.Fatal("setup: node 2 has no cached certificate")
+	}
+	for _, tc := range []struct {
+		name  string
+		cert  *types.BatchCertificate
+		valid bool
+	}{{"forged signatures", &forged, false}, {"no signers", empty, false}, {"identical", honest, true}, {"other signers", other, true}} {
+		p := proposal(c, 1, 0, types.BlockID{}, []*types.BatchCertificate{tc.cert})
+		fresh := newNet(t, 4, CouplingEnforce, nil).nodes[2].core // e.g. just restarted: empty cache
+		errFresh := fresh.ValidatePayload(p, types.BlockID{}, anc)
+		hits, verifies := cached.Metrics.CertCacheHits, cached.Metrics.CertVerifies
+		errCached := cached.ValidatePayload(p, types.BlockID{}, anc)
+		if (errCached == nil) != tc.valid || (errFresh == nil) != tc.valid {
+			t.Errorf("%s: with cache %v, without %v; want valid=%v", tc.name, errCached, errFresh, tc.valid)
+		}
+		wantHit := tc.name == "identical"
+		if gotHit := cached.Metrics.CertCacheHits > hits && cached.Metrics.CertVerifies == verifies; gotHit != wantHit {
+			t.Errorf("%s: cache hit %v, want %v", tc.name, gotHit, wantHit)
+		}
+	}
+	// The other valid certificate is remembered: presented again, a hit.
+	hits := cached.Metrics.CertCacheHits
+	if err := cached.ValidatePayload(proposal(c, 1, 0, types.BlockID{}, []*types.BatchCertificate{other}), types.BlockID{}, anc); err != nil || cached.Metrics.CertCacheHits != hits+1 {
+		t.Fatalf("second presentation of a verified variant: %v, hits %d", err, cached.Metrics.CertCacheHits-hits)
+	}
+}
