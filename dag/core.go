@@ -192,22 +192,33 @@ func (c *Core) Step(ev Event) []Action {
 		c.now = max(c.now, e.NowMs)
 		c.onTick()
 	case RecvBatch:
-		c.onBatch(e.From, e.Batch)
+		if e.Batch != nil {
+			c.onBatch(e.From, e.Batch)
+		}
 	case StoreDone:
 		c.onStored(e.ID)
 	case RecvAck:
 		c.onAck(e.Ack)
 	case RecvCert:
-		c.onCert(e.Cert)
+		if e.Cert != nil {
+			c.onCert(e.Cert)
+		}
 	case RecvFetchRequest:
+		if e.Req == nil || int(e.From) >= c.n() {
+			break
+		}
 		if b := c.bodies[e.Req.ID]; b != nil && b.stored {
 			c.Metrics.FetchServed++
 			c.emit(Send{To: e.From, Msg: &FetchResponse{Batch: b.b}})
 		}
 	case RecvFetchResponse:
-		c.onFetched(e.Resp.Batch)
+		if e.Resp != nil && e.Resp.Batch != nil {
+			c.onFetched(e.Resp.Batch)
+		}
 	case Committed:
-		c.onCommitted(e.Block)
+		if e.Block != nil {
+			c.onCommitted(e.Block)
+		}
 	default:
 		panic(fmt.Sprintf("dag: unknown event %T", ev))
 	}
@@ -531,7 +542,7 @@ func (c *Core) onCert(cert *types.BatchCertificate) {
 		ob.cert = cert // another node assembled it (e.g. after our restart)
 	}
 	if c.bodies[e.id] == nil {
-		c.startFetch(cert.Header, cert.Signers)
+		c.startFetch(cert.Header, cert.Signers, false)
 	}
 	if e.committedAt == 0 {
 		c.emit(PayloadAvailable{})
@@ -556,14 +567,59 @@ func (c *Core) fetchTargets(h types.BatchHeader, signers types.Bitmap) []uint16 
 	return out
 }
 
-func (c *Core) startFetch(h types.BatchHeader, signers types.Bitmap) {
+// validHeader reports whether a batch header from the network names this
+// epoch and a validator of the set. Every header that reaches a fetch, a
+// certificate entry or an index into the validator set passes it first.
+func (c *Core) validHeader(h *types.BatchHeader) bool {
+	return h.Epoch == c.cfg.Epoch && int(h.Creator) < c.n()
+}
+
+// inFetchWindow reports whether an uncommitted batch's expiry lies where
+// this node would have acked it: committed < expiry ≤ committed + BATCH_TTL
+// (an honest creator sets committed + BATCH_TTL − BATCH_EXPIRY_SLACK, so a
+// node lagging by up to the slack still fetches). A fetch therefore lives at
+// most BATCH_TTL heights, whatever expiry a Byzantine creator chose.
+func (c *Core) inFetchWindow(h *types.BatchHeader) bool {
+	return c.committed < h.ExpiryHeight && h.ExpiryHeight <= c.committed+c.cfg.Params.BatchTTL
+}
+
+// maxFetchesPerCreator bounds the open fetches of uncommitted batches per
+// creator: an honest creator has at most MAX_PENDING pending batches (a few
+// more may be certified out of one burst, see docs/dag.md).
+func (c *Core) maxFetchesPerCreator() int { return 2 * int(c.cfg.Params.MaxPending) }
+
+func (c *Core) openFetches(creator uint16) int {
+	k := 0
+	for id, f := range c.fetches {
+		if _, committed := c.commIdx[id]; !committed && f.header.Creator == creator {
+			k++
+		}
+	}
+	return k
+}
+
+// startFetch plans fetch-on-miss for a batch whose certificate verified
+// (uncommitted) or that was committed. It reports whether the body is held
+// or being fetched; it refuses (counted in FetchRefused) an invalid header,
+// and for an uncommitted batch an expiry outside the fetch window or a
+// creator already at its cap of open fetches.
+func (c *Core) startFetch(h types.BatchHeader, signers types.Bitmap, committed bool) bool {
+	if !c.validHeader(&h) {
+		c.Metrics.FetchRefused++
+		return false
+	}
 	id := h.ID(c.net())
 	if c.fetches[id] != nil || c.bodies[id] != nil {
-		return
+		return true
+	}
+	if !committed && (!c.inFetchWindow(&h) || c.openFetches(h.Creator) >= c.maxFetchesPerCreator()) {
+		c.Metrics.FetchRefused++
+		return false
 	}
 	f := &fetchState{header: h, signers: c.fetchTargets(h, signers)}
 	c.fetches[id] = f
 	c.askMore(id, f)
+	return true
 }
 
 // askMore sends the request to the next targets until more than f power
@@ -590,6 +646,10 @@ func (c *Core) askMore(id types.BatchID, f *fetchState) {
 // the hash of the header), tx_root and every tx signature verify, and the
 // creator's signature verifies.
 func (c *Core) onFetched(b *types.Batch) {
+	if !c.validHeader(&b.Header) {
+		c.Metrics.FetchRejected++
+		return
+	}
 	id := b.Header.ID(c.net())
 	f := c.fetches[id]
 	e := c.certs[id]

@@ -21,6 +21,7 @@ type Metrics struct {
 	FetchServed     uint64
 	FetchAccepted   uint64
 	FetchRejected   uint64
+	FetchRefused    uint64 // fetches not started: invalid header, expiry outside the window, per-creator cap
 	Resends         uint64
 	Equivocations   uint64
 	OwnExpired      uint64
@@ -29,7 +30,7 @@ type Metrics struct {
 	SignerConflicts uint64
 	GCDeleted       uint64
 
-	CouplingValidation map[string]uint64 // valid | invalid | invalid_warn | need_bodies
+	CouplingValidation map[string]uint64 // valid | invalid | invalid_warn | need_bodies | unavailable
 	BlockCheck         map[string]uint64 // ok | missing | mismatch
 	BlockMismatch      uint64
 	BlockMissing       uint64
@@ -37,6 +38,6 @@ type Metrics struct {
 
 func (m *Metrics) init() {
 	m.BatchRejected = map[string]uint64{}
-	m.CouplingValidation = map[string]uint64{"valid": 0, "invalid": 0, "invalid_warn": 0, "need_bodies": 0}
+	m.CouplingValidation = map[string]uint64{"valid": 0, "invalid": 0, "invalid_warn": 0, "need_bodies": 0, "unavailable": 0}
 	m.BlockCheck = map[string]uint64{"ok": 0, "missing": 0, "mismatch": 0}
 }

@@ -120,7 +120,10 @@ func (c *Core) BuildPayload(parentID types.BlockID, height, view uint64, anc Anc
 // enforce mode an invalid payload returns ErrPayloadInvalid (no vote); in
 // warn mode it is counted and accepted; in warn and off the voter must hold
 // every body first: missing bodies are fetched (TakeActions) and
-// ErrNeedBodies is returned — call again when they arrived.
+// ErrNeedBodies is returned — call again when they arrived. A missing body
+// is fetched only if its certificate verifies (quorum; creator-only in off)
+// and its expiry is in the fetch window; otherwise ErrUnavailable (no vote:
+// the body can never be held), and no fetch is started for the payload.
 func (c *Core) ValidatePayload(p *types.Proposal, parentID types.BlockID, anc Ancestry) error {
 	err := c.checkPayload(p, parentID, anc)
 	if err != nil {
@@ -132,11 +135,26 @@ func (c *Core) ValidatePayload(p *types.Proposal, parentID types.BlockID, anc An
 	}
 	if c.cfg.Coupling != CouplingEnforce {
 		missing := 0
+		var fetch []*types.BatchCertificate
 		for _, cert := range p.Payload {
 			id := cert.BatchID(c.net())
-			if c.bodies[id] == nil || !c.bodies[id].stored {
-				missing++
-				c.startFetch(cert.Header, cert.Signers)
+			if b := c.bodies[id]; b != nil && b.stored {
+				continue
+			}
+			missing++
+			if c.bodies[id] != nil || c.fetches[id] != nil {
+				continue // being stored or fetched
+			}
+			if uerr := c.fetchable(cert); uerr != nil {
+				c.Metrics.CouplingValidation["unavailable"]++
+				return fmt.Errorf("%w: batch %s: %w", ErrUnavailable, id, uerr)
+			}
+			fetch = append(fetch, cert)
+		}
+		for _, cert := range fetch {
+			if !c.startFetch(cert.Header, cert.Signers, false) {
+				c.Metrics.CouplingValidation["unavailable"]++
+				return fmt.Errorf("%w: batch %s: fetch refused", ErrUnavailable, cert.BatchID(c.net()))
 			}
 		}
 		if missing > 0 {
@@ -149,6 +167,21 @@ func (c *Core) ValidatePayload(p *types.Proposal, parentID types.BlockID, anc An
 		c.Metrics.CouplingValidation["valid"]++
 	}
 	return nil
+}
+
+// fetchable reports why the body of a payload certificate may not be
+// fetched (nil if it may): the header must be valid, the expiry in the fetch
+// window and the certificate must verify — the fetch targets come from its
+// signer bitmap, and its expiry decides how long the fetch lives.
+func (c *Core) fetchable(cert *types.BatchCertificate) error {
+	if !c.validHeader(&cert.Header) {
+		return ErrBadCertificate
+	}
+	if !c.inFetchWindow(&cert.Header) {
+		return fmt.Errorf("%w: expiry %d, committed %d", ErrExpiry, cert.Header.ExpiryHeight, c.committed)
+	}
+	_, err := c.verifyCert(cert)
+	return err
 }
 
 func (c *Core) checkPayload(p *types.Proposal, parentID types.BlockID, anc Ancestry) error {
@@ -235,6 +268,13 @@ func (c *Core) onCommitted(p *types.Proposal) {
 		}
 		c.commIdx[id] = h
 		c.commAt[h] = append(c.commAt[h], id)
+		if !c.validHeader(&cert.Header) {
+			// Only a faulty quorum commits this (V7 rejects it): no
+			// validator can have signed the body, nothing to fetch.
+			c.Metrics.BlockCheck["missing"]++
+			c.Metrics.BlockMissing++
+			continue
+		}
 		e := c.certs[id]
 		if e == nil {
 			// Recorded for the committed index only: not verified here, so
@@ -258,7 +298,7 @@ func (c *Core) onCommitted(p *types.Proposal) {
 		} else {
 			c.Metrics.BlockCheck["missing"]++
 			c.Metrics.BlockMissing++
-			c.startFetch(cert.Header, cert.Signers)
+			c.startFetch(cert.Header, cert.Signers, true)
 		}
 	}
 	if types.BatchCommitment(c.net(), ids) != p.Header.BatchCommitment {

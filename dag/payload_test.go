@@ -259,3 +259,138 @@ func TestCertCacheNeedsIdenticalCertificate(t *testing.T) {
 		t.Fatalf("second presentation of a verified variant: %v, hits %d", err, cached.Metrics.CertCacheHits-hits)
 	}
 }
+
+// TestPayloadCreatorOutOfRange: a Byzantine leader's payload certificate
+// naming a creator outside the validator set (empty bitmap, so the creator
+// would be the first fetch target) panics no voter in any mode: V7 rejects
+// it (enforce) or reports the body unavailable (warn/off) without a fetch;
+// the same certificate as a broadcast, inside a committed block, or a body
+// claiming that creator as a fetch response is refused too.
+func TestPayloadCreatorOutOfRange(t *testing.T) {
+	for _, mode := range []CouplingMode{CouplingEnforce, CouplingWarn, CouplingOff} {
+		t.Run(mode.String(), func(t *testing.T) {
+			tn := newNet(t, 4, mode, nil)
+			v := tn.nodes[1].core
+			cert := &types.BatchCertificate{
+				Header:  types.BatchHeader{Creator: 1000, Seq: 1, ExpiryHeight: 50, TxCount: 1},
+				Signers: types.NewBitmap(4),
+			}
+			p := proposal(v, 1, 0, types.BlockID{}, []*types.BatchCertificate{cert})
+			err := v.ValidatePayload(p, types.BlockID{}, &memAnc{blocks: map[types.BlockID]*types.Proposal{}})
+			want := ErrUnavailable
+			if mode == CouplingEnforce {
+				want = ErrPayloadInvalid
+			}
+			if !errors.Is(err, want) {
+				t.Fatalf("V7: %v, want %v", err, want)
+			}
+			acts := v.TakeActions()
+			acts = append(acts, v.Step(RecvCert{From: 2, Cert: cert})...)
+			acts = append(acts, v.Step(Committed{Block: p})...)
+			body := &types.Batch{Header: cert.Header, Txs: [][]byte{signedTxs()[0][0]}}
+			acts = append(acts, v.Step(RecvFetchResponse{From: 2, Resp: &FetchResponse{Batch: body}})...)
+			acts = append(acts, v.Step(Tick{NowMs: 1 << 20})...)
+			for _, a := range acts {
+				if s, ok := a.(Send); ok {
+					t.Fatalf("sent %T to %d for an out-of-range creator", s.Msg, s.To)
+				}
+			}
+			if len(v.fetches) != 0 || v.HasBody(cert.BatchID(testNet)) || v.Metrics.CertRejected != 1 || v.Metrics.BlockMissing != 1 {
+				t.Fatalf("fetches %d, body %v, cert rejected %d, block missing %d",
+					len(v.fetches), v.HasBody(cert.BatchID(testNet)), v.Metrics.CertRejected, v.Metrics.BlockMissing)
+			}
+		})
+	}
+}
+
+// TestUnverifiedPayloadCertsNotFetched: in warn mode, a Byzantine leader's
+// payload of 16 certificates whose signatures do not verify, with the
+// largest expiry, starts no fetch (no request ever, even 400 heights
+// later): the body is unavailable and the voter does not vote.
+func TestUnverifiedPayloadCertsNotFetched(t *testing.T) {
+	tn := newNet(t, 4, CouplingWarn, nil)
+	v := tn.nodes[1].core
+	var payload []*types.BatchCertificate
+	for k := range 16 {
+		bm := types.NewBitmap(4)
+		bm.Set(0)
+		bm.Set(2)
+		bm.Set(3)
+		payload = append(payload, &types.BatchCertificate{
+			Header:     types.BatchHeader{Creator: 3, Seq: uint64(1000 + k), ExpiryHeight: ^uint64(0), TxCount: 1},
+			Signers:    bm,
+			Signatures: [][]byte{make([]byte, 2420), make([]byte, 2420), make([]byte, 2420)},
+		})
+	}
+	anc := &memAnc{blocks: map[types.BlockID]*types.Proposal{}}
+	if err := v.ValidatePayload(proposal(v, 1, 0, types.BlockID{}, payload), types.BlockID{}, anc); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("V7 (warn): %v", err)
+	}
+	if acts := v.TakeActions(); len(acts) != 0 {
+		t.Fatalf("actions %v", acts)
+	}
+	// The same certificates with a window expiry do not verify either.
+	for _, c := range payload {
+		c.Header.ExpiryHeight = 100
+	}
+	if err := v.ValidatePayload(proposal(v, 1, 0, types.BlockID{}, payload), types.BlockID{}, anc); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("V7 (warn), window expiry: %v", err)
+	}
+	for h := uint64(1); h <= 400; h++ {
+		tn.step(1, Committed{Block: &types.Proposal{Header: types.BlockHeader{Height: h, BatchCommitment: types.BatchCommitment(testNet, nil)}}})
+		tn.now += 100
+		tn.step(1, Tick{NowMs: tn.now})
+	}
+	if len(v.fetches) != 0 || v.Metrics.FetchRequests != 0 {
+		t.Fatalf("%d fetches open, %d requests sent for unverified certificates", len(v.fetches), v.Metrics.FetchRequests)
+	}
+}
+
+// TestFetchWindowAndCap: in mode off a certificate carrying only the
+// creator's (valid) signature verifies, so a Byzantine creator can mint
+// them freely. A voter fetches none whose expiry lies beyond committed +
+// BATCH_TTL, and keeps at most 2·MAX_PENDING fetches of one creator's
+// uncommitted batches open; every fetch it opened is gone once the batch
+// expires.
+func TestFetchWindowAndCap(t *testing.T) {
+	tn := newNet(t, 4, CouplingOff, func(c *Config) { c.Params.MaxPending = 3 })
+	v := tn.nodes[1].core
+	creatorOnly := func(seq, expiry uint64) *types.BatchCertificate {
+		h := types.BatchHeader{Creator: 3, Seq: seq, ExpiryHeight: expiry, TxCount: 1}
+		a := &types.BatchAck{BatchID: h.ID(testNet), Signer: 3}
+		if err := a.Sign(testNet, valKeys()[3]); err != nil {
+			t.Fatal(err)
+		}
+		return types.NewBatchCertificate(h, 4, []*types.BatchAck{a})
+	}
+	anc := &memAnc{blocks: map[types.BlockID]*types.Proposal{}}
+	far := creatorOnly(1, ^uint64(0))
+	if err := v.ValidatePayload(proposal(v, 1, 0, types.BlockID{}, []*types.BatchCertificate{far}), types.BlockID{}, anc); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("expiry beyond the window: %v", err)
+	}
+	v.Step(RecvCert{From: 3, Cert: creatorOnly(2, ^uint64(0))})
+	if len(v.fetches) != 0 {
+		t.Fatal("fetch opened for an expiry beyond committed + BATCH_TTL")
+	}
+	limit := v.maxFetchesPerCreator()
+	var refused int
+	for s := range limit + 3 {
+		cert := creatorOnly(uint64(10+s), 50)
+		p := proposal(v, 1, 0, types.BlockID{}, []*types.BatchCertificate{cert})
+		if err := v.ValidatePayload(p, types.BlockID{}, anc); errors.Is(err, ErrUnavailable) {
+			refused++
+		} else if !errors.Is(err, ErrNeedBodies) {
+			t.Fatalf("cert %d: %v", s, err)
+		}
+		v.TakeActions()
+	}
+	if len(v.fetches) != limit || refused != 3 {
+		t.Fatalf("%d fetches open (cap %d), %d refused", len(v.fetches), limit, refused)
+	}
+	for h := uint64(1); h <= 50; h++ {
+		v.Step(Committed{Block: &types.Proposal{Header: types.BlockHeader{Height: h, BatchCommitment: types.BatchCommitment(testNet, nil)}}})
+	}
+	if len(v.fetches) != 0 {
+		t.Fatalf("%d fetches survive their batches' expiry", len(v.fetches))
+	}
+}
