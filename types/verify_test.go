@@ -66,6 +66,47 @@ func TestValidatorSetQuorum(t *testing.T) {
 	}
 }
 
+// TestQuorumBoundary: 3·Σ = 2·total is not a quorum and 3·Σ = total is not
+// "more than a third" (§8.1: strictly greater).
+func TestQuorumBoundary(t *testing.T) {
+	three := testValidators(t, 3)
+	if three.IsQuorum(2) || !three.IsQuorum(3) {
+		t.Fatal("n = 3, power 1: 2 signers (3·2 = 2·3) must not be a quorum, 3 must")
+	}
+	if three.ExceedsOneThird(1) || !three.ExceedsOneThird(2) {
+		t.Fatal("n = 3, power 1: 1 signer (3·1 = 3) must not exceed a third, 2 must")
+	}
+	weighted, err := NewValidatorSet([]Validator{
+		{ConsensusKey: testKeys()[0].Public(), Power: 2},
+		{ConsensusKey: testKeys()[1].Public(), Power: 1},
+		{ConsensusKey: testKeys()[2].Public(), Power: 3},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	power := func(signers ...int) uint64 {
+		bm := NewBitmap(3)
+		for _, i := range signers {
+			bm.Set(i)
+		}
+		p, err := weighted.SignerPower(bm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	// total 6: {1, 2} hold 4, 3·4 = 2·6; {0, 2} hold 5.
+	if p := power(1, 2); p != 4 || weighted.IsQuorum(p) {
+		t.Fatalf("powers [2 1 3]: signers {1, 2} with %d of 6 must not be a quorum", p)
+	}
+	if p := power(0, 2); p != 5 || !weighted.IsQuorum(p) {
+		t.Fatalf("powers [2 1 3]: signers {0, 2} with %d of 6 must be a quorum", p)
+	}
+	if p := power(0); weighted.ExceedsOneThird(p) || !weighted.ExceedsOneThird(p+1) {
+		t.Fatalf("powers [2 1 3]: %d of 6 must not exceed a third, %d must", p, p+1)
+	}
+}
+
 func TestVerifyQC(t *testing.T) {
 	v := verifierFor(t, crypto.DevNet, 4)
 	id := BlockID{1}
