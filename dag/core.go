@@ -139,8 +139,33 @@ func New(cfg Config, pool mempool.Mempool, committed uint64) (*Core, error) {
 	if s, ok := cfg.Signer.HighestBatchSeq(cfg.Epoch); ok {
 		c.nextSeq = s + 1
 	}
+	c.seedAckRecord()
 	c.Metrics.init()
 	return c, nil
+}
+
+// seedAckRecord copies the signer's durable ack record into the core:
+// acked_max per creator (the 64-seq window) and the batch acked per seq
+// inside the window (first seen: a second batch for that seq is an
+// equivocation). Without it a restarted node would store old-seq bodies the
+// signer then refuses to ack, outside the MAX_PENDING quota.
+func (c *Core) seedAckRecord() {
+	for i := range c.n() {
+		cr := uint16(i)
+		mx := c.cfg.Signer.AckedMax(cr)
+		if mx == 0 {
+			continue
+		}
+		c.ackMax[cr] = mx
+		for seq := mx - min(mx, AckWindow-1); seq <= mx; seq++ {
+			if id, ok := c.cfg.Signer.Acked(cr, seq); ok {
+				if c.seen[cr] == nil {
+					c.seen[cr] = map[uint64]types.BatchID{}
+				}
+				c.seen[cr][seq] = id
+			}
+		}
+	}
 }
 
 // NextSeq is the seq the next own batch gets.
@@ -390,6 +415,13 @@ func (c *Core) onStored(id types.BatchID) {
 		delete(c.ackedPen[h.Creator], id)
 		c.Metrics.SignerConflicts++
 		c.reject(fmt.Errorf("%w: %w", ErrSignerConflict, err))
+		if c.certs[id] == nil {
+			// Unacked and uncertified: holding it would bypass the
+			// MAX_PENDING quota (its slot was just released).
+			delete(c.bodies, id)
+			c.Metrics.BodiesDropped++
+			c.emit(Delete{ID: id})
+		}
 		return
 	}
 	bd.ack = sig

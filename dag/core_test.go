@@ -624,3 +624,86 @@ func TestForgedSelfAckRefused(t *testing.T) {
 		})
 	}
 }
+
+// restart replaces node i's core by a fresh one over the same signer (its
+// record survives, like the key's) and restores the bodies on its disk.
+func (tn *tnet) restart(i int) *Core {
+	tn.t.Helper()
+	nd := tn.nodes[i]
+	c, err := New(nd.core.cfg, nd.pool, nd.core.CommittedHeight())
+	if err != nil {
+		tn.t.Fatal(err)
+	}
+	var bodies []*types.Batch
+	for _, id := range sortedIDs(nd.disk) {
+		bodies = append(bodies, nd.disk[id])
+	}
+	c.Restore(bodies)
+	nd.core = c
+	return c
+}
+
+// TestRestartKeepsAckWindow: after a restart the core takes acked_max and
+// the acked batch per seq from the signer's record, so a Byzantine creator
+// cannot make the node store old-seq bodies (which the signer would refuse
+// to ack, outside the MAX_PENDING quota) nor a second batch for an acked
+// seq.
+func TestRestartKeepsAckWindow(t *testing.T) {
+	tn := newNet(t, 4, CouplingEnforce, nil)
+	tx := signedTxs()[5][:1]
+	tn.step(0, RecvBatch{From: 3, Batch: byzBatch(t, 200, 100, tx, nil)})
+	tn.step(0, RecvBatch{From: 3, Batch: byzBatch(t, 190, 100, tx, nil)})
+	tn.run()
+	if tn.nodes[0].core.Metrics.AcksSent != 2 {
+		t.Fatal("setup: no acks")
+	}
+	c := tn.restart(0)
+	mp := int(c.cfg.Params.MaxPending)
+	for s := 1; s <= 5*mp; s++ {
+		tn.step(0, RecvBatch{From: 3, Batch: byzBatch(t, uint64(s), 100, tx, nil)})
+		tn.run()
+	}
+	twin := byzBatch(t, 190, 101, tx, nil) // another batch for an acked seq
+	tn.step(0, RecvBatch{From: 3, Batch: twin})
+	tn.run()
+	if len(c.bodies) != 2 || len(tn.nodes[0].disk) != 2 {
+		t.Fatalf("restarted node holds %d bodies (disk %d), want the 2 acked ones", len(c.bodies), len(tn.nodes[0].disk))
+	}
+	if c.Metrics.BatchRejected["ack_window"] != uint64(5*mp) || c.Metrics.Equivocations != 1 || c.Metrics.SignerConflicts != 0 {
+		t.Fatalf("rejections %v, equivocations %d, signer conflicts %d", c.Metrics.BatchRejected, c.Metrics.Equivocations, c.Metrics.SignerConflicts)
+	}
+	// Inside the window the node still acks.
+	tn.step(0, RecvBatch{From: 3, Batch: byzBatch(t, 201, 100, tx, nil)})
+	tn.run()
+	if c.Metrics.AcksSent != 1 {
+		t.Fatalf("acks after restart %d", c.Metrics.AcksSent)
+	}
+}
+
+// refusingSigner is a signer whose guard refuses every ack (as the real
+// record does for a seq it holds another batch for, or below its window).
+type refusingSigner struct{ *MemSigner }
+
+func (refusingSigner) SignAck(uint16, uint64, types.BatchID) ([]byte, error) {
+	return nil, ErrConflict
+}
+
+// TestRefusedAckDropsBody: a body whose ack the signer refuses is deleted
+// (Delete action) as its quota slot is released: the node never holds more
+// unacked bodies of a creator than MAX_PENDING.
+func TestRefusedAckDropsBody(t *testing.T) {
+	tn := newNet(t, 4, CouplingEnforce, func(c *Config) { c.Signer = refusingSigner{c.Signer.(*MemSigner)} })
+	c := tn.nodes[0].core
+	mp := int(c.cfg.Params.MaxPending)
+	tx := signedTxs()[5][:1]
+	for s := 1; s <= 3*mp; s++ {
+		tn.step(0, RecvBatch{From: 3, Batch: byzBatch(t, uint64(s), 100, tx, nil)})
+		tn.run()
+	}
+	if len(c.bodies) != 0 || len(tn.nodes[0].disk) != 0 {
+		t.Fatalf("holds %d bodies (disk %d) the signer refused to ack", len(c.bodies), len(tn.nodes[0].disk))
+	}
+	if c.Metrics.BodiesDropped != uint64(3*mp) || c.Metrics.SignerConflicts != uint64(3*mp) || c.Metrics.AcksSent != 0 {
+		t.Fatalf("dropped %d, conflicts %d, acks %d", c.Metrics.BodiesDropped, c.Metrics.SignerConflicts, c.Metrics.AcksSent)
+	}
+}

@@ -28,6 +28,7 @@ type Metrics struct {
 	OwnCommitted    uint64
 	QuotaFull       uint64 // builder found MAX_PENDING own batches pending
 	SignerConflicts uint64
+	BodiesDropped   uint64 // stored bodies deleted because the signer refused their ack
 	GCDeleted       uint64
 
 	CouplingValidation map[string]uint64 // valid | invalid | invalid_warn | need_bodies | unavailable

@@ -29,6 +29,13 @@ type Signer interface {
 	// without a record: the node then resumes from certificates and
 	// committed blocks).
 	HighestBatchSeq(epoch uint64) (seq uint64, ok bool)
+	// AckedMax is acked_max(creator) in the record (0 if none), and Acked
+	// the batch acked for (creator, seq) while seq > acked_max − 64. New
+	// seeds the core's 64-seq window and first-seen index from them, so a
+	// restarted node refuses old seqs and second batches of an acked seq
+	// before storing anything.
+	AckedMax(creator uint16) uint64
+	Acked(creator uint16, seq uint64) (types.BatchID, bool)
 }
 
 // Guard is the in-memory double-sign record for batches and acks.
@@ -176,4 +183,12 @@ func (s *MemSigner) SignAck(creator uint16, seq uint64, id types.BatchID) ([]byt
 // HighestBatchSeq implements Signer.
 func (s *MemSigner) HighestBatchSeq(epoch uint64) (uint64, bool) {
 	return s.Guard.HighestBatchSeq(epoch)
+}
+
+// AckedMax implements Signer.
+func (s *MemSigner) AckedMax(creator uint16) uint64 { return s.Guard.AckedMax(creator) }
+
+// Acked implements Signer.
+func (s *MemSigner) Acked(creator uint16, seq uint64) (types.BatchID, bool) {
+	return s.Guard.Acked(creator, seq)
 }
