@@ -18,6 +18,7 @@ const MaxPayloadCerts = 4 * MaxValidators
 // Consensus message errors.
 var (
 	ErrMessageDecode = errors.New("consensus message does not decode")
+	ErrTimeoutLastTC = errors.New("timeout's last_tc is not the TC of the view before the timeout's")
 )
 
 // Proposal is a block proposal: header, the QC it extends, the TC of view−1
@@ -238,13 +239,18 @@ func (t *Timeout) Sign(n crypto.Network, key *crypto.PrivateKey) error {
 	return nil
 }
 
-// VerifyTimeout checks the signature and the carried certificates.
+// VerifyTimeout checks the signature and the carried certificates. A
+// carried last_tc must be TC(view−1) (§8.2: the TC the sender entered view
+// by).
 func (v *Verifier) VerifyTimeout(t *Timeout) error {
 	if int(t.Voter) >= v.Validators.Len() {
 		return fmt.Errorf("%w: voter %d", ErrUnknownIndex, t.Voter)
 	}
 	if t.HighQC.View >= t.View {
 		return fmt.Errorf("%w: high QC view %d ≥ timeout view %d", ErrBadTimeoutSig, t.HighQC.View, t.View)
+	}
+	if t.LastTC != nil && t.LastTC.View+1 != t.View {
+		return fmt.Errorf("%w: last_tc of view %d in a timeout of view %d", ErrTimeoutLastTC, t.LastTC.View, t.View)
 	}
 	if !v.Validators.Get(int(t.Voter)).ConsensusKey.Verify(t.SigningBytes(v.Network), t.Signature) {
 		return ErrBadTimeoutSig

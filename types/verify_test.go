@@ -183,6 +183,30 @@ func TestVerifyTC(t *testing.T) {
 	}
 }
 
+// TestVerifyTimeoutLastTC: a timeout's last_tc must be TC(view−1) (§8.2).
+func TestVerifyTimeoutLastTC(t *testing.T) {
+	n := crypto.DevNet
+	v := verifierFor(t, n, 4)
+	g := GenesisQC(v.GenesisID)
+	tc3 := NewTC(3, 4, []*Timeout{signedTimeout(t, n, 3, g, 0), signedTimeout(t, n, 3, g, 1), signedTimeout(t, n, 3, g, 2)})
+	if err := v.VerifyTC(tc3); err != nil {
+		t.Fatal(err)
+	}
+	withTC := func(view uint64) *Timeout {
+		to := &Timeout{View: view, HighQC: g, LastTC: tc3, Voter: 1}
+		to.Signature = detSign(t, 1, to.SigningBytes(n))
+		return to
+	}
+	if err := v.VerifyTimeout(withTC(4)); err != nil {
+		t.Fatalf("timeout of view 4 carrying TC(3): %v", err)
+	}
+	for _, view := range []uint64{9, 5, 3} {
+		if err := v.VerifyTimeout(withTC(view)); !errors.Is(err, ErrTimeoutLastTC) {
+			t.Errorf("timeout of view %d carrying TC(3): %v, want ErrTimeoutLastTC", view, err)
+		}
+	}
+}
+
 func TestVerifyCertificate(t *testing.T) {
 	n := crypto.DevNet
 	vs := testValidators(t, 4)

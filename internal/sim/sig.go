@@ -221,6 +221,9 @@ func (f *fakeVerifier) VerifyTimeout(t *types.Timeout) error {
 	if t.HighQC.View >= t.View || !f.sigOK(int(t.Voter), t.SigningBytes(f.net), t.Signature) {
 		return types.ErrBadTimeoutSig
 	}
+	if t.LastTC != nil && t.LastTC.View+1 != t.View {
+		return types.ErrTimeoutLastTC
+	}
 	if err := f.verifyQC(&t.HighQC); err != nil {
 		return err
 	}
