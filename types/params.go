@@ -148,24 +148,30 @@ func (p *ExecParams) Validate() error {
 	return nil
 }
 
-// CheckProfile enforces the per-profile rules on top of Validate: v0 payloads
-// only on devnet and testnet-alpha; gas, a positive MIN_GAS_PRICE and the
-// 50/50 split from testnet-beta on (PROTOCOL.md §4, §5).
+// CheckProfile enforces the per-profile rules on top of Validate (PROTOCOL.md
+// §4, §5, spec §1.3's phase table):
+//   - devnet: anything Validate accepts (NonceOnly with gas off is its default);
+//   - testnet-alpha: the vm_v0 engine (hence gas on) and MIN_GAS_PRICE > 0
+//     (§4: > 0 on TestNet); v0 payloads and any fee split stay allowed;
+//   - testnet-beta and mainnet: vm_v0, MIN_GAS_PRICE > 0, no v0 payloads and
+//     the 50/50 burn/proposer split.
 func (p *ExecParams) CheckProfile(prof Profile) error {
 	if err := p.Validate(); err != nil {
 		return err
 	}
 	switch prof {
-	case ProfileDevNet, ProfileTestNetAlpha:
+	case ProfileDevNet:
 		return nil
-	case ProfileTestNetBeta, ProfileMainNet:
+	case ProfileTestNetAlpha, ProfileTestNetBeta, ProfileMainNet:
 		switch {
 		case p.Engine != EngineVMv0:
 			return fmt.Errorf("%w: %s requires the vm_v0 engine", ErrInvalidParams, prof)
-		case p.AllowV0Payload:
-			return fmt.Errorf("%w: %s rejects v0 payloads", ErrInvalidParams, prof)
 		case p.MinGasPrice.IsZero():
 			return fmt.Errorf("%w: %s requires MIN_GAS_PRICE > 0", ErrInvalidParams, prof)
+		case prof == ProfileTestNetAlpha:
+			return nil
+		case p.AllowV0Payload:
+			return fmt.Errorf("%w: %s rejects v0 payloads", ErrInvalidParams, prof)
 		case p.BurnBps != 5000:
 			return fmt.Errorf("%w: %s uses the 50/50 burn/proposer split", ErrInvalidParams, prof)
 		}
