@@ -15,6 +15,28 @@ const MaxProposalBytes = 8 << 20
 // MaxPayloadCerts bounds the certificates of one proposal: at most 4n (§7).
 const MaxPayloadCerts = 4 * MaxValidators
 
+// Largest decodable encodings of a proposal's certificates: every signer
+// list holds MaxValidators signers (the decoders' cap).
+const (
+	// maxQCSize: view ‖ block_id ‖ bitmap ‖ signatures.
+	maxQCSize = 8 + 32 + (4 + MaxBitmapBytes) + (4 + MaxValidators*crypto.MLDSA44SignatureSize)
+	// maxTCSize: view ‖ bitmap ‖ high_qc views ‖ signatures ‖ carried QC.
+	maxTCSize = 8 + (4 + MaxBitmapBytes) + (4 + 8*MaxValidators) + (4 + MaxValidators*crypto.MLDSA44SignatureSize) + maxQCSize
+	// maxOptTCSize: an optional TC that is present.
+	maxOptTCSize = 1 + maxTCSize
+)
+
+// MaxProposalOverhead is the largest encoded size of everything in a
+// proposal except its payload: header, justify QC, last TC, SyncInfo
+// {QC, TC} and the proposer's signature, all at MaxValidators signers.
+const MaxProposalOverhead = BlockHeaderSize + maxQCSize + maxOptTCSize + (maxQCSize + maxOptTCSize) + crypto.MLDSA44SignatureSize
+
+// MaxPayloadBytesLimit is the largest MAX_PAYLOAD_BYTES a genesis may set:
+// the payload as §7 sizes it (count ‖ certificates) plus MaxProposalOverhead
+// must fit in MaxProposalBytes, or a leader could build a proposal no replica
+// decodes.
+const MaxPayloadBytesLimit = MaxProposalBytes - MaxProposalOverhead
+
 // Consensus message errors.
 var (
 	ErrMessageDecode = errors.New("consensus message does not decode")

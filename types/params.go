@@ -139,8 +139,9 @@ func (p *ExecParams) Validate() error {
 	if p.MaxPending == 0 || p.MaxPending > 64 {
 		return bad("MAX_PENDING %d must be in [1, 64] (the ack window is 64 seqs)", p.MaxPending)
 	}
-	if p.MaxPayloadBytes < 1<<16 {
-		return bad("MAX_PAYLOAD_BYTES %d must be ≥ 65536", p.MaxPayloadBytes)
+	if p.MaxPayloadBytes < 1<<16 || p.MaxPayloadBytes > MaxPayloadBytesLimit {
+		return bad("MAX_PAYLOAD_BYTES %d must be in [65536, %d] (a proposal with a larger payload and full certificates exceeds the %d-byte proposal cap)",
+			p.MaxPayloadBytes, MaxPayloadBytesLimit, MaxProposalBytes)
 	}
 	if p.PowerUnit.IsZero() {
 		return bad("POWER_UNIT must be > 0")
