@@ -7,9 +7,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 
 	"golang.org/x/crypto/argon2"
@@ -160,8 +163,109 @@ func (f *file) info() (Info, error) {
 		KDF: KDFParams{MemoryKiB: f.KDF.MemoryKiB, Time: f.KDF.Time, Threads: f.KDF.Threads}}, nil
 }
 
+// fields lists the exact member names of each object of the format; a nil
+// entry is a scalar.
+type fields map[string]fields
+
+var fileFields = fields{
+	"version": nil, "suite": nil, "account_id": nil, "public_key": nil,
+	"kdf":        {"name": nil, "m": nil, "t": nil, "p": nil, "salt": nil},
+	"cipher":     {"name": nil, "nonce": nil},
+	"ciphertext": nil,
+}
+
+// checkStrict walks the JSON tokens of a key file and refuses what
+// encoding/json would let through: data after the top-level object, member
+// names that differ from the format's in case (encoding/json matches them
+// case-insensitively), repeated members (it keeps the last) and missing ones.
+func checkStrict(data []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber() // numbers are only skipped here: no float conversion
+	tok, err := dec.Token()
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrFormat, err)
+	}
+	if tok != json.Delim('{') {
+		return fmt.Errorf("%w: not a JSON object", ErrFormat)
+	}
+	if err := checkObject(dec, fileFields, ""); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fmt.Errorf("%w: unexpected data after the JSON object", ErrFormat)
+	}
+	return nil
+}
+
+// checkObject reads the members and the closing brace of an object whose
+// opening brace was read.
+func checkObject(dec *json.Decoder, want fields, prefix string) error {
+	seen := make(map[string]bool, len(want))
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrFormat, err)
+		}
+		key, _ := tok.(string) // Token returns an object key as a string
+		name := prefix + key
+		sub, known := want[key]
+		switch {
+		case !known:
+			return fmt.Errorf("%w: field %q is not part of the format (names are case-sensitive)", ErrFormat, name)
+		case seen[key]:
+			return fmt.Errorf("%w: duplicate field %q", ErrFormat, name)
+		}
+		seen[key] = true
+		if tok, err = dec.Token(); err != nil {
+			return fmt.Errorf("%w: %v", ErrFormat, err)
+		}
+		if sub != nil {
+			if tok != json.Delim('{') {
+				return fmt.Errorf("%w: field %q must be an object", ErrFormat, name)
+			}
+			if err := checkObject(dec, sub, name+"."); err != nil {
+				return err
+			}
+		} else if err := skipValue(dec, tok); err != nil {
+			return err
+		}
+	}
+	if _, err := dec.Token(); err != nil { // '}'
+		return fmt.Errorf("%w: %v", ErrFormat, err)
+	}
+	for _, key := range slices.Sorted(maps.Keys(want)) {
+		if !seen[key] {
+			return fmt.Errorf("%w: field %q is missing", ErrFormat, prefix+key)
+		}
+	}
+	return nil
+}
+
+// skipValue consumes the rest of a value whose first token is tok (the
+// typed decode reports a wrong type).
+func skipValue(dec *json.Decoder, tok json.Token) error {
+	for depth := 0; ; {
+		switch tok {
+		case json.Delim('{'), json.Delim('['):
+			depth++
+		case json.Delim('}'), json.Delim(']'):
+			depth--
+		}
+		if depth == 0 {
+			return nil
+		}
+		var err error
+		if tok, err = dec.Token(); err != nil {
+			return fmt.Errorf("%w: %v", ErrFormat, err)
+		}
+	}
+}
+
 // parse decodes and structurally validates a key file.
 func parse(data []byte) (*file, error) {
+	if err := checkStrict(data); err != nil {
+		return nil, err
+	}
 	var f file
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()

@@ -136,6 +136,64 @@ func TestRejections(t *testing.T) {
 	}
 }
 
+// TestStrictJSON: encoding/json alone accepts data after the object, member
+// names in another case and repeated members (keeping the last); key files
+// refuse all three, at every level, and name the offending field.
+func TestStrictJSON(t *testing.T) {
+	k := testKey(t, 9)
+	data, err := Encrypt(k, pass, LightKDF)
+	if err != nil {
+		t.Fatal(err)
+	}
+	replace := func(old, new string) []byte {
+		t.Helper()
+		if !bytes.Contains(data, []byte(old)) {
+			t.Fatalf("%q not in the key file", old)
+		}
+		return bytes.Replace(data, []byte(old), []byte(new), 1)
+	}
+	// still valid: whitespace around the object
+	for name, ok := range map[string][]byte{
+		"trailing whitespace": append(bytes.Clone(data), " \n\t\r\n"...),
+		"leading whitespace":  append([]byte("\n  "), data...),
+	} {
+		if got, err := Decrypt(ok, pass, false); err != nil || !bytes.Equal(got.Seed(), k.Seed()) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	cases := []struct {
+		name string
+		file []byte
+		want string
+	}{
+		{"second object", append(bytes.Clone(data), `{"anything":"here"}`...), "unexpected data after the JSON object"},
+		{"trailing garbage", append(bytes.Clone(data), "garbage"...), "unexpected data after the JSON object"},
+		{"trailing brace", append(bytes.Clone(data), '}'), "unexpected data after the JSON object"},
+		{"upper-case field", replace(`"public_key"`, `"PUBLIC_KEY"`), `field "PUBLIC_KEY" is not part of the format (names are case-sensitive)`},
+		{"mixed-case field", replace(`"version"`, `"Version"`), `field "Version" is not part of the format`},
+		{"nested case", replace(`"salt"`, `"Salt"`), `field "kdf.Salt" is not part of the format`},
+		{"nested unknown", replace(`"nonce"`, `"iv": "00", "nonce"`), `field "cipher.iv" is not part of the format`},
+		{"duplicate field", replace(`"version": 1,`, `"version": 1, "version": 1,`), `duplicate field "version"`},
+		{"duplicate, last wins", replace(`"suite": 100,`, `"suite": 7, "suite": 100,`), `duplicate field "suite"`},
+		{"nested duplicate", replace(`"nonce": "`, `"nonce": "000000000000000000000000", "nonce": "`), `duplicate field "cipher.nonce"`},
+		{"missing field", replace(`"version": 1,`, ``), `field "version" is missing`},
+		{"nested missing", replace(`"m": 64,`, ``), `field "kdf.m" is missing`},
+		{"kdf not an object", []byte(`{"version":1,"suite":100,"account_id":"","public_key":"","kdf":[],"cipher":{},"ciphertext":""}`), `field "kdf" must be an object`},
+		{"array", []byte(`[]`), "not a JSON object"},
+		{"empty", nil, "EOF"},
+	}
+	for _, c := range cases {
+		for what, err := range map[string]error{
+			"Decrypt": func() error { _, err := Decrypt(c.file, pass, false); return err }(),
+			"Inspect": func() error { _, err := Inspect(c.file); return err }(),
+		} {
+			if !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("%s: %s: %v, want ErrFormat with %q", c.name, what, err, c.want)
+			}
+		}
+	}
+}
+
 func TestBadNames(t *testing.T) {
 	for _, n := range []string{"", "../x", "a/b", ".hidden", strings.Repeat("a", 65), "sp ace"} {
 		if _, err := Path("/tmp", n); !errors.Is(err, ErrBadName) {
