@@ -288,6 +288,14 @@ func (b *Book) counts() (in, out int) {
 	return in, out
 }
 
+// MaxOutbound is the cap on outbound non-validator sessions: ⌊1.5 ×
+// OutboundTarget⌋, at least 1 (a node with target 0 still keeps a static
+// peer). The dialler aims for the target; the margin absorbs simultaneous
+// dials and static peers.
+func (b *Book) MaxOutbound() int {
+	return max(1, b.pol.OutboundTarget+b.pol.OutboundTarget/2)
+}
+
 // Admit decides whether an authenticated session may join. Validators are
 // exempt from every cap and ban.
 func (b *Book) Admit(id crypto.Hash, remote netip.Addr, outbound bool, now time.Time) error {
@@ -308,7 +316,7 @@ func (b *Book) Admit(id crypto.Hash, remote netip.Addr, outbound bool, now time.
 	if !outbound && in >= b.pol.MaxInbound {
 		return ErrInboundFull
 	}
-	if outbound && out >= b.pol.OutboundTarget+b.pol.OutboundTarget/2+1 {
+	if outbound && out >= b.MaxOutbound() {
 		return ErrOutboundFull
 	}
 	if remote.IsValid() {

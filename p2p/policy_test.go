@@ -295,3 +295,33 @@ func TestSendQueuePriority(t *testing.T) {
 		t.Fatal("pop on empty closed")
 	}
 }
+
+// Outbound non-validator sessions are capped at ⌊1.5 × target⌋ (12 for the
+// MainNet target of 8; at least 1, so a node with target 0 keeps a static
+// peer); validators are not counted.
+func TestOutboundCap(t *testing.T) {
+	for _, tc := range []struct{ target, want int }{{8, 12}, {3, 4}, {1, 1}, {0, 1}} {
+		pol := DefaultPolicy
+		pol.OutboundTarget = tc.target
+		b := NewBook(hid(0), pol)
+		b.AddConfigured(PeerAddr{ID: hid(99), Addr: "10.99.0.1:1"}, SourceValidator)
+		n := 0
+		for i := 1; i <= 20; i++ {
+			a := netip.AddrFrom4([4]byte{10, byte(i), 0, 1})
+			if err := b.Admit(hid(i), a, true, t0); err != nil {
+				if !errors.Is(err, ErrOutboundFull) {
+					t.Fatalf("target %d: %v", tc.target, err)
+				}
+				break
+			}
+			b.Connected(hid(i), a, true, t0)
+			n++
+		}
+		if n != tc.want {
+			t.Errorf("target %d: %d outbound non-validators admitted, want %d", tc.target, n, tc.want)
+		}
+		if err := b.Admit(hid(99), ip("10.99.0.1"), true, t0); err != nil {
+			t.Errorf("target %d: validator refused at the outbound cap: %v", tc.target, err)
+		}
+	}
+}
