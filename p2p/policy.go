@@ -320,9 +320,14 @@ func (b *Book) Admit(id crypto.Hash, remote netip.Addr, outbound bool, now time.
 		return ErrOutboundFull
 	}
 	if remote.IsValid() {
-		n := b.subnetCount(ratelimit.Subnet(remote))
-		if _, dialing := b.dialing[id]; dialing && outbound {
-			n-- // this very dial was counted
+		sub := ratelimit.Subnet(remote)
+		n := b.subnetCount(sub)
+		if addr, dialing := b.dialing[id]; dialing && outbound {
+			// subnetCount counted this very dial if its address is an IP in
+			// sub (a host-name dial or one to another /24 was not counted).
+			if a, ok := addrIP(addr); ok && ratelimit.Subnet(a) == sub {
+				n--
+			}
 		}
 		if n >= b.pol.MaxPerSubnet {
 			return ErrSubnetFull

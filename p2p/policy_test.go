@@ -325,3 +325,45 @@ func TestOutboundCap(t *testing.T) {
 		}
 	}
 }
+
+// A dial by host name is not counted in its /24 while in flight (the IP is
+// unknown), so admitting it must not subtract it: four peers in 203.0.113.0/24
+// and a host-name dial resolving into it would make five.
+func TestSubnetCapHostnameDial(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	fill := func(b *Book, a, c byte, n int) {
+		for i := 1; i <= n; i++ {
+			b.Connected(hid(i), netip.AddrFrom4([4]byte{a, 0, c, byte(i)}), false, t0)
+		}
+	}
+	b := testBook(0)
+	fill(b, 203, 113, 4)
+	b.AddConfigured(PeerAddr{ID: hid(5), Addr: "peer5.example:26656"}, SourceBootstrap)
+	if d := b.PlanDials(t0, rng); len(d) != 1 {
+		t.Fatalf("dials %v", d)
+	}
+	if err := b.Admit(hid(5), ip("203.0.113.5"), true, t0); !errors.Is(err, ErrSubnetFull) {
+		t.Fatalf("host-name dial into a full /24: %v", err)
+	}
+	// An IP dial is counted while in flight and not counted twice on admission.
+	b = testBook(0)
+	fill(b, 203, 113, 3)
+	b.AddConfigured(PeerAddr{ID: hid(6), Addr: "203.0.113.77:26656"}, SourceBootstrap)
+	if d := b.PlanDials(t0, rng); len(d) != 1 {
+		t.Fatalf("dials %v", d)
+	}
+	if err := b.Admit(hid(6), ip("203.0.113.77"), true, t0); err != nil {
+		t.Fatalf("IP dial into a /24 with room: %v", err)
+	}
+	// A dial counted in another /24 (the session came from elsewhere) is not
+	// subtracted from this one.
+	b = testBook(0)
+	fill(b, 198, 100, 4)
+	b.AddConfigured(PeerAddr{ID: hid(7), Addr: "192.0.2.7:26656"}, SourceBootstrap)
+	if d := b.PlanDials(t0, rng); len(d) != 1 {
+		t.Fatalf("dials %v", d)
+	}
+	if err := b.Admit(hid(7), ip("198.0.100.7"), true, t0); !errors.Is(err, ErrSubnetFull) {
+		t.Fatalf("dial counted in another /24 subtracted here: %v", err)
+	}
+}
