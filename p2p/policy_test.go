@@ -186,26 +186,48 @@ func TestPlanDials(t *testing.T) {
 	if same {
 		t.Fatal("dial selection is not random")
 	}
-	// Failure → backoff: not due before NextDial, due after.
-	id := d[0].ID
+	// Failure → backoff: not due before NextDial, due after. A failed
+	// validator is redialled at its NextDial; the slot a failed non-validator
+	// frees goes at once to another due peer (it competes for the target).
+	var val, id crypto.Hash
+	for _, p := range d {
+		if b.IsValidator(p.ID) {
+			val = p.ID
+		} else {
+			id = p.ID
+		}
+	}
+	b.DialFailed(val, t0, rng)
 	b.DialFailed(id, t0, rng)
 	next := b.Known(id).NextDial
 	if next.Sub(t0) < 500*time.Millisecond || next.Sub(t0) > time.Second {
 		t.Fatalf("first backoff %v", next.Sub(t0))
 	}
-	for _, p := range b.PlanDials(next.Add(-time.Millisecond), rng) {
-		if p.ID == id {
-			t.Fatal("dialled before its backoff")
-		}
+	nextVal := b.Known(val).NextDial
+	refill := b.PlanDials(t0, rng)
+	if len(refill) != 1 || refill[0].ID == id || b.IsValidator(refill[0].ID) {
+		t.Fatalf("freed slot: %v, want one other non-validator", refill)
 	}
-	found := false
-	for _, p := range b.PlanDials(next, rng) {
-		found = found || p.ID == id
+	for _, p := range b.PlanDials(nextVal.Add(-time.Millisecond), rng) {
+		t.Fatalf("%v dialled before its backoff", p)
 	}
-	if !found && !b.IsValidator(id) {
-		// a non-validator competes for the outbound target: the slot freed by
-		// its failure may have gone to another peer, which is also correct.
-		t.Log("slot reused by another peer")
+	if d := b.PlanDials(nextVal, rng); len(d) != 1 || d[0].ID != val {
+		t.Fatalf("validator not redialled after its backoff: %v", d)
+	}
+	// With no other candidate, the failed peer itself is due exactly at
+	// NextDial, not before.
+	one := NewBook(hid(0), pol)
+	one.AddConfigured(PeerAddr{ID: hid(1), Addr: "10.1.1.1:1"}, SourceBootstrap)
+	if d := one.PlanDials(t0, rng); len(d) != 1 {
+		t.Fatalf("first dial %v", d)
+	}
+	one.DialFailed(hid(1), t0, rng)
+	next = one.Known(hid(1)).NextDial
+	if d := one.PlanDials(next.Add(-time.Millisecond), rng); len(d) != 0 {
+		t.Fatalf("dialled before its backoff: %v", d)
+	}
+	if d := one.PlanDials(next, rng); len(d) != 1 || d[0].ID != hid(1) {
+		t.Fatalf("not redialled after its backoff: %v", d)
 	}
 }
 
