@@ -8,9 +8,12 @@ import (
 	"github.com/qbind/qbind/crypto"
 )
 
-// MaxProposalBytes caps a decoded proposal: the P2P frame cap (8 MiB). The
+// MaxProposalBytes caps a decoded proposal. A proposal travels in one P2P
+// frame (§11: at most 8 MiB of ciphertext), which also carries the AEAD tag
+// and the message envelope; 4 KiB below the frame cap leaves room for both
+// (p2p checks that its proposal body cap equals this and fits a frame). The
 // payload itself is bounded by the genesis MAX_PAYLOAD_BYTES at validation.
-const MaxProposalBytes = 8 << 20
+const MaxProposalBytes = 8<<20 - 4<<10
 
 // MaxPayloadCerts bounds the certificates of one proposal: at most 4n (§7).
 const MaxPayloadCerts = 4 * MaxValidators
