@@ -101,7 +101,9 @@ type Core struct {
 	now       uint64
 	committed uint64
 	nextSeq   uint64
-	timerAt   uint64
+	timerAt   uint64 // the outstanding SetTimer (valid while armed)
+	armed     bool   // a SetTimer at timerAt is outstanding (no Tick ≥ timerAt yet)
+	recheck   bool   // own pending capacity was freed: tick at once to run the builder
 
 	own      map[uint64]*ownBatch // by seq
 	ownByID  map[types.BatchID]*ownBatch
@@ -709,6 +711,10 @@ func (c *Core) onFetched(b *types.Batch) {
 // ---- builder ------------------------------------------------------------------
 
 func (c *Core) onTick() {
+	if c.armed && c.now >= c.timerAt {
+		c.armed = false // fired: the next armTimer asks again
+	}
+	c.recheck = false
 	c.build()
 	// Re-send uncertified pending batches to validators that have not acked.
 	for _, seq := range slices.Sorted(maps.Keys(c.own)) {
@@ -839,14 +845,26 @@ func (c *Core) cutBatch(txs [][]byte, ids []types.TxID, gas uint64) bool {
 	return true
 }
 
+// armTimer asks the driver for the next Tick the core needs: at once if a
+// commit or expiry freed own pending capacity while the pool holds txs (the
+// builder must look again), the end of the builder's max wait (only while
+// the MAX_PENDING quota leaves room to cut), the next re-send of an
+// uncertified own batch, the next fetch deadline. It emits SetTimer only
+// when that time is earlier than the outstanding request, or none is
+// outstanding (the last one fired): a driver may keep one timer and replace
+// it, or schedule every request.
 func (c *Core) armTimer() {
 	var at uint64
+	has := false
 	set := func(t uint64) {
-		if at == 0 || t < at {
-			at = t
+		if !has || t < at {
+			at, has = t, true
 		}
 	}
-	if c.waiting {
+	if c.recheck {
+		set(c.now)
+	}
+	if c.waiting && len(c.own) < int(c.cfg.Params.MaxPending) {
 		set(c.waitStart + c.cfg.MaxWaitMs)
 	}
 	for _, ob := range c.own {
@@ -855,11 +873,27 @@ func (c *Core) armTimer() {
 		}
 	}
 	for _, f := range c.fetches {
-		set(f.deadline)
+		if len(f.signers) > 0 {
+			set(f.deadline)
+		}
 	}
-	if at != 0 && at != c.timerAt {
-		c.timerAt = at
-		c.emit(SetTimer{AtMs: max(at, c.now)})
+	if !has {
+		return
+	}
+	at = max(at, c.now)
+	if c.armed && c.timerAt <= at {
+		return
+	}
+	c.armed, c.timerAt = true, at
+	c.emit(SetTimer{AtMs: at})
+}
+
+// freedOwn notes that an own batch left the pending set (committed or
+// expired): the builder may cut again (MAX_PENDING slot, the run rule for
+// the next nonces of its senders, or txs put back by Unbatch).
+func (c *Core) freedOwn() {
+	if c.cfg.Creator && c.pool != nil && c.pool.Len() > 0 {
+		c.recheck = true
 	}
 }
 

@@ -6,7 +6,9 @@ import (
 	"testing"
 
 	"github.com/qbind/qbind/crypto"
+	"github.com/qbind/qbind/mempool"
 	"github.com/qbind/qbind/types"
+	"github.com/qbind/qbind/u128"
 )
 
 // feed puts sender s's txs [from, to) into node's pool.
@@ -705,5 +707,117 @@ func TestRefusedAckDropsBody(t *testing.T) {
 	}
 	if c.Metrics.BodiesDropped != uint64(3*mp) || c.Metrics.SignerConflicts != uint64(3*mp) || c.Metrics.AcksSent != 0 {
 		t.Fatalf("dropped %d, conflicts %d, acks %d", c.Metrics.BodiesDropped, c.Metrics.SignerConflicts, c.Metrics.AcksSent)
+	}
+}
+
+// nonceView is an account view with nonces the test advances (executed
+// txs), rich balances.
+type nonceView struct{ m map[types.AccountID]uint64 }
+
+func (v *nonceView) Account(id types.AccountID) (types.Account, error) {
+	return types.Account{Nonce: v.m[id], Balance: u128.From64(1 << 62)}, nil
+}
+
+// commitOwn commits node i's eligible certificates at every node and, in
+// the same turn (before any timer fires), applies the block's outcomes to
+// node i's pool as its executor would: every tx executed.
+func (tn *tnet) commitOwn(i int, view *nonceView) {
+	tn.t.Helper()
+	p := tn.commit(i, 0, nil)
+	txs, missing := tn.nodes[i].core.BlockTxs(p)
+	if len(missing) != 0 {
+		tn.t.Fatalf("missing %d bodies", len(missing))
+	}
+	var outs []mempool.TxOutcome
+	for _, raw := range txs {
+		ct, err := tn.checker.Check(raw)
+		if err != nil {
+			tn.t.Fatal(err)
+		}
+		outs = append(outs, mempool.TxOutcome{ID: ct.ID, Sender: ct.Sender, Executed: true})
+		view.m[ct.Sender]++
+	}
+	if err := tn.nodes[i].pool.OnBlock(outs); err != nil {
+		tn.t.Fatal(err)
+	}
+}
+
+// nonceNet is a network whose node 0 has a pool over a nonceView.
+func nonceNet(t *testing.T, mut func(*Config)) (*tnet, *nonceView) {
+	tn := newNet(t, 4, CouplingEnforce, mut)
+	view := &nonceView{m: map[types.AccountID]uint64{}}
+	pool, err := mempool.New(mempool.ConfigFor(mempool.FeePriority, params(t)), view)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn.nodes[0].pool, tn.nodes[0].core.pool = pool, pool
+	return tn, view
+}
+
+// TestBuilderResumesAfterCommit: with a driver that ticks only when the
+// core asks (SetTimer) and after admitting txs, a tx that waited behind the
+// run rule (nonce 1 behind the pending batch holding nonce 0) or behind the
+// MAX_PENDING quota is batched once the commit frees it: the commit arms a
+// timer, and the stale max-wait time of the quota-blocked builder does not
+// suppress it.
+func TestBuilderResumesAfterCommit(t *testing.T) {
+	t.Run("run rule", func(t *testing.T) {
+		tn, view := nonceNet(t, nil)
+		c := tn.nodes[0].core
+		tn.feed(0, 0, 0, 1) // nonce 0; the admission tick starts the max wait
+		tn.runTimers(tn.now + 10_000)
+		if c.Metrics.BatchesCreated != 1 || c.Metrics.CertsFormed != 1 {
+			t.Fatalf("setup: created %d certified %d", c.Metrics.BatchesCreated, c.Metrics.CertsFormed)
+		}
+		tn.feed(0, 0, 1, 2) // nonce 1 waits for the pending batch
+		tn.runTimers(tn.now + 10_000)
+		if c.Metrics.BatchesCreated != 1 {
+			t.Fatal("setup: nonce 1 batched while nonce 0 pending")
+		}
+		tn.commitOwn(0, view)
+		tn.runTimers(tn.now + 10_000)
+		if c.Metrics.BatchesCreated != 2 || c.Metrics.CertsFormed != 2 {
+			t.Fatalf("nonce 1 never batched after the commit: created %d, certified %d", c.Metrics.BatchesCreated, c.Metrics.CertsFormed)
+		}
+	})
+	t.Run("quota", func(t *testing.T) {
+		tn, view := nonceNet(t, func(c *Config) { c.MaxBatchTxs = 1; c.Params.MaxPending = 1 })
+		c := tn.nodes[0].core
+		tn.feed(0, 0, 0, 1)
+		tn.feed(0, 1, 0, 1)
+		tn.runTimers(tn.now + 10_000)
+		if c.Metrics.BatchesCreated != 1 || c.Metrics.QuotaFull == 0 {
+			t.Fatalf("setup: created %d, quota full %d", c.Metrics.BatchesCreated, c.Metrics.QuotaFull)
+		}
+		tn.commitOwn(0, view)
+		tn.runTimers(tn.now + 10_000)
+		if c.Metrics.BatchesCreated != 2 {
+			t.Fatalf("second tx never batched after the quota freed: created %d", c.Metrics.BatchesCreated)
+		}
+	})
+}
+
+// TestBuilderResumesAfterExpiry: an own batch that expires uncommitted puts
+// its txs back in the pool (Unbatch); the core asks for a tick and re-cuts
+// them without any admission.
+func TestBuilderResumesAfterExpiry(t *testing.T) {
+	tn := newNet(t, 4, CouplingEnforce, nil)
+	tn.cut = func(from, to int) bool { return from == 0 || to == 0 }
+	c := tn.nodes[0].core
+	tn.feed(0, 0, 0, 1)
+	tn.runTimers(tn.now + 100)
+	if c.Metrics.BatchesCreated != 1 || c.PendingOwn() != 1 {
+		t.Fatal("setup: no batch")
+	}
+	exp := c.own[1].b.Header.ExpiryHeight
+	for h := uint64(1); h <= exp; h++ {
+		tn.step(0, Committed{Block: &types.Proposal{Header: types.BlockHeader{Height: h, BatchCommitment: types.BatchCommitment(testNet, nil)}}})
+	}
+	if c.Metrics.OwnExpired != 1 {
+		t.Fatal("setup: not expired")
+	}
+	tn.runTimers(tn.now + 100)
+	if c.Metrics.BatchesCreated != 2 {
+		t.Fatalf("expired txs never re-batched: created %d", c.Metrics.BatchesCreated)
 	}
 }

@@ -6,9 +6,13 @@ import "github.com/qbind/qbind/types"
 // the core verifies what §7 asks for (through Config.Verifier, with caches).
 type Event interface{ isEvent() }
 
-// Tick carries the local clock (ms). The driver delivers one at or after
-// every SetTimer time and may deliver more; it should tick after admitting
-// transactions to the pool so the builder can cut.
+// Tick carries the local clock (ms); the builder runs only on a Tick.
+// Driver contract: deliver a Tick at or after every SetTimer time (more are
+// harmless), and right after every change the driver itself makes to the
+// pool that can make txs batchable, since the core cannot see those:
+// admitting transactions, and applying a committed block's outcomes
+// (mempool OnBlock) unless that happens in the same turn as Committed (see
+// Committed).
 type Tick struct{ NowMs uint64 }
 
 // RecvBatch is a batch pushed by its creator (broadcast or re-send).
@@ -48,7 +52,13 @@ type RecvFetchResponse struct {
 
 // Committed is a committed block, delivered in height order (after the
 // consensus Commit action). The core records its batches, runs the
-// post-commit block check, expires and garbage-collects.
+// post-commit block check, expires and garbage-collects. When an own batch
+// leaves the pending set (committed, or expired: its txs are put back in
+// the pool) and the pool is not empty, the core asks for a Tick at once
+// (SetTimer at its last clock): the builder looks again. A driver that
+// applies the block's outcomes to the pool before delivering that Tick (in
+// the same turn) needs nothing more; one that applies them later (e.g.
+// execution waited for fetched bodies) ticks after applying them.
 type Committed struct{ Block *types.Proposal }
 
 func (Tick) isEvent()              {}
@@ -97,7 +107,10 @@ type Broadcast struct{ Msg Message }
 // fetched body arrived that a held-back vote may be waiting for.
 type PayloadAvailable struct{}
 
-// SetTimer asks for a Tick at or after AtMs.
+// SetTimer asks for a Tick at or after AtMs (AtMs may be in the past: tick
+// at once). The core emits one only when it needs a Tick earlier than the
+// outstanding request or none is outstanding, so a driver may keep a single
+// timer and replace it on each SetTimer, or schedule every one.
 type SetTimer struct{ AtMs uint64 }
 
 // Equivocation reports a creator that signed two batches for one seq.

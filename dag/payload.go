@@ -290,6 +290,7 @@ func (c *Core) onCommitted(p *types.Proposal) {
 			delete(c.own, ob.b.Header.Seq)
 			delete(c.ownByID, id)
 			c.Metrics.OwnCommitted++
+			c.freedOwn()
 		}
 		delete(c.ackedPen[cert.Header.Creator], id)
 		if b := c.bodies[id]; b != nil {
@@ -321,6 +322,7 @@ func (c *Core) expireAndCollect() {
 			if c.pool != nil {
 				c.pool.Unbatch(ob.ids)
 			}
+			c.freedOwn()
 		}
 	}
 	for cr, m := range c.ackedPen {
@@ -391,6 +393,7 @@ func (c *Core) reindex(p *types.Proposal) {
 		if ob := c.ownByID[id]; ob != nil {
 			delete(c.own, ob.b.Header.Seq)
 			delete(c.ownByID, id)
+			c.freedOwn()
 		}
 		delete(c.ackedPen[cert.Header.Creator], id)
 		if cert.Header.Creator == c.cfg.Self && cert.Header.Seq >= c.nextSeq {

@@ -123,13 +123,14 @@ type tnet struct {
 	cut     func(from, to int) bool // drop messages on this link
 	checker *types.Checker
 	vs      *types.ValidatorSet
-	sent    []Message // every message sent (for assertions)
-	avail   []int     // PayloadAvailable actions per node
+	sent    []Message  // every message sent (for assertions)
+	avail   []int      // PayloadAvailable actions per node
+	timers  [][]uint64 // outstanding SetTimer times per node (runTimers)
 }
 
 func newNet(t testing.TB, n int, mode CouplingMode, mut func(*Config)) *tnet {
 	vs := valSet(t, n)
-	tn := &tnet{t: t, vs: vs, checker: types.NewChecker(testNet, params(t)), avail: make([]int, n)}
+	tn := &tnet{t: t, vs: vs, checker: types.NewChecker(testNet, params(t)), avail: make([]int, n), timers: make([][]uint64, n)}
 	for i := range n {
 		pool, err := mempool.New(mempool.ConfigFor(mempool.FeePriority, params(t)), richView{})
 		if err != nil {
@@ -186,7 +187,9 @@ func (tn *tnet) perform(i int, a Action) {
 		}
 	case PayloadAvailable:
 		tn.avail[i]++
-	case SetTimer, Equivocation:
+	case SetTimer:
+		tn.timers[i] = append(tn.timers[i], a.AtMs)
+	case Equivocation:
 	default:
 		tn.t.Fatalf("unknown action %T", a)
 	}
@@ -225,6 +228,33 @@ func (tn *tnet) run() {
 			continue
 		}
 		tn.step(e.to, e.ev)
+	}
+}
+
+// runTimers is a driver that ticks only when a core asked (SetTimer): it
+// fires the outstanding timers in time order, advancing the clock, until
+// none is due at or before until.
+func (tn *tnet) runTimers(until uint64) {
+	for steps := 0; ; steps++ {
+		if steps > 100000 {
+			tn.t.Fatal("timers do not quiesce")
+		}
+		node, k := -1, 0
+		for i, ts := range tn.timers {
+			for j, at := range ts {
+				if at <= until && (node < 0 || at < tn.timers[node][k]) {
+					node, k = i, j
+				}
+			}
+		}
+		if node < 0 {
+			return
+		}
+		at := tn.timers[node][k]
+		tn.timers[node] = append(tn.timers[node][:k], tn.timers[node][k+1:]...)
+		tn.now = max(tn.now, at)
+		tn.step(node, Tick{NowMs: tn.now})
+		tn.run()
 	}
 }
 

@@ -175,29 +175,26 @@ func (a *DAGApp) Init(s *Sim) {
 	a.byzAcks = map[types.BatchID]map[uint16]*types.BatchAck{}
 	a.honestAcks = map[types.BatchID]int{}
 	a.honestAckBy = map[types.BatchID]map[uint16]bool{}
-	// Client load and DAG ticks.
+	// Client load. There is no periodic DAG tick: like a real driver, the
+	// app ticks a core only when it asked (SetTimer), after admitting a tx,
+	// after applying a block's outcomes later than its Committed (deferred
+	// execution), and once at boot — the dag.Tick contract — so a core
+	// that forgets to ask for a tick stalls here.
 	var load func(*Sim)
 	load = func(s *Sim) {
 		for _, inst := range slices.Sorted(maps.Keys(a.nodes)) {
 			dn := a.nodes[inst]
-			if dn.nd.Up && int(dn.nd.Val) != a.ByzCreator && len(s.byVal[dn.nd.Val]) == 1 {
+			if !dn.nd.Up {
+				continue
+			}
+			dn.ensure() // a restarted instance boots its DAG side
+			if int(dn.nd.Val) != a.ByzCreator && len(s.byVal[dn.nd.Val]) == 1 {
 				dn.admit()
 			}
 		}
 		s.At(s.now+a.TxEveryMs, load)
 	}
 	s.At(1, load)
-	var tick func(*Sim)
-	tick = func(s *Sim) {
-		for _, inst := range slices.Sorted(maps.Keys(a.nodes)) {
-			if dn := a.nodes[inst]; dn.nd.Up {
-				dn.step(dag.Tick{NowMs: s.now})
-				dn.execute()
-			}
-		}
-		s.At(s.now+10, tick)
-	}
-	s.At(5, tick)
 }
 
 // Node implements App.
@@ -208,7 +205,21 @@ func (a *DAGApp) Node(s *Sim, nd *Node) NodeApp {
 	dn.signer = dag.NewMemSigner(simNetwork, simKey(int(nd.Val)))
 	dn.build(0)
 	a.nodes[nd.Inst] = dn
+	dn.boot(nil)
 	return dn
+}
+
+// boot performs the actions a fresh core produced before its driver ran
+// (the replay's SetTimer) and gives it its first Tick, in an event of its
+// own (boot may run inside a consensus hook).
+func (dn *dagNode) boot(acts []dag.Action) {
+	a, gen := dn.app, dn.nd.gen
+	a.s.At(a.s.now, func(s *Sim) {
+		if dn.nd.Up && dn.nd.gen == gen && dn.gen == gen {
+			dn.perform(acts)
+			dn.step(dag.Tick{NowMs: s.now})
+		}
+	})
 }
 
 // build makes a fresh pool and DAG core at committed height h (boot or
@@ -247,9 +258,10 @@ func (dn *dagNode) ensure() {
 		bodies = append(bodies, dn.disk[id])
 	}
 	dn.core.Restore(bodies)
+	var acts []dag.Action
 	for k := h - min(h, a.params.BatchTTL) + 1; k <= h && k < uint64(len(dn.nd.committed)); k++ {
 		if p := dn.committedBlock(k); p != nil {
-			dn.core.Step(dag.Committed{Block: p})
+			acts = append(acts, dn.core.Step(dag.Committed{Block: p})...)
 		}
 	}
 	for k := range a.SendersPerCreator {
@@ -257,6 +269,7 @@ func (dn *dagNode) ensure() {
 		dn.next[s] = int(dn.nonces[dagSenderKeyID(s)])
 	}
 	dn.restarts++
+	dn.boot(acts)
 }
 
 func (dn *dagNode) committedBlock(h uint64) *types.Proposal {
@@ -294,15 +307,20 @@ func (dn *dagNode) admit() {
 	if n := dn.next[s]; n < a.TxsPerSender {
 		if _, err := dn.pool.Add(a.checker, a.txs[s][n], a.s.now); err == nil {
 			dn.next[s]++
+			dn.step(dag.Tick{NowMs: a.s.now}) // the driver ticks after an admission
 		}
 	}
-	dn.step(dag.Tick{NowMs: a.s.now})
 }
 
-// step feeds the DAG core and performs its actions.
+// step feeds the DAG core and performs its actions; blocks whose execution
+// waited for bodies run as soon as they are held, and since that changes
+// the pool after the turn of their Committed, the driver then ticks.
 func (dn *dagNode) step(ev dag.Event) {
 	dn.ensure()
 	dn.perform(dn.core.Step(ev))
+	if len(dn.execQ) > 0 && dn.execute() > 0 {
+		dn.step(dag.Tick{NowMs: dn.app.s.now})
+	}
 }
 
 func (dn *dagNode) perform(acts []dag.Action) {
@@ -332,8 +350,14 @@ func (dn *dagNode) perform(acts []dag.Action) {
 				a.s.tickIfMoved(dn.nd)
 				a.s.step(dn.nd, consensus.PayloadAvailable{})
 			}
-		case dag.SetTimer, dag.Equivocation:
-			// The periodic tick covers timers.
+		case dag.SetTimer:
+			gen := dn.nd.gen
+			a.s.At(x.AtMs, func(s *Sim) {
+				if dn.nd.Up && dn.nd.gen == gen && dn.gen == gen {
+					dn.step(dag.Tick{NowMs: s.now})
+				}
+			})
+		case dag.Equivocation:
 		}
 	}
 }
@@ -477,6 +501,9 @@ func (dn *dagNode) Execute(p *types.Proposal) crypto.Hash {
 		a.noteCert(c)
 	}
 	dn.step(dag.Committed{Block: p})
+	// Executed in the same turn as Committed when every body is held: the
+	// core's own SetTimer (commit freed own capacity) then sees the
+	// updated pool, no extra tick.
 	dn.execQ = append(dn.execQ, p)
 	dn.execute()
 	return digest()
@@ -484,14 +511,16 @@ func (dn *dagNode) Execute(p *types.Proposal) crypto.Hash {
 
 // execute runs queued committed blocks in order while their bodies are held:
 // nonce-only execution of the canonical list (dedup by tx_id), outcomes to
-// the pool.
-func (dn *dagNode) execute() {
+// the pool. It returns the number of blocks executed.
+func (dn *dagNode) execute() int {
+	done := 0
 	for len(dn.execQ) > 0 {
 		p := dn.execQ[0]
 		txs, missing := dn.core.BlockTxs(p)
 		if len(missing) > 0 {
-			return
+			return done
 		}
+		done++
 		dn.execQ = dn.execQ[1:]
 		dn.execH = p.Header.Height
 		// Every tx comes from a body whose id is a payload certificate's.
@@ -533,6 +562,7 @@ func (dn *dagNode) execute() {
 			dn.app.fail("pool: %v", err)
 		}
 	}
+	return done
 }
 
 // ---- Byzantine creator ----------------------------------------------------------
