@@ -61,6 +61,13 @@ type Policy struct {
 	EvictBelow, MaxMisses                 int // evict below 30 or after 3 misses
 
 	BackoffBase, BackoffMax time.Duration // reconnect backoff 1 s … 5 min
+
+	// Eviction bans: the n-th eviction of an id bans it for Backoff(n−1)
+	// (doubling up to BackoffMax). The count survives reconnections and is
+	// forgotten after BanMemory without an eviction; at most MaxBans ids are
+	// remembered (the least recently evicted is dropped first).
+	MaxBans   int           // 1024
+	BanMemory time.Duration // 24 h
 }
 
 // DefaultPolicy is the MainNet policy.
@@ -68,6 +75,7 @@ var DefaultPolicy = Policy{
 	MaxInbound: 40, OutboundTarget: 8, MaxPerSubnet: 4, MaxKnown: 100,
 	InitialScore: 80, PongReward: 5, MissPenalty: 15, EvictBelow: 30, MaxMisses: 3,
 	BackoffBase: time.Second, BackoffMax: 5 * time.Minute,
+	MaxBans: 1024, BanMemory: 24 * time.Hour,
 }
 
 // Admission errors (the refusing side also sends Goodbye).
@@ -96,9 +104,8 @@ type Known struct {
 	Addrs    []string
 	Source   Source
 	Record   *types.NodeRecord // latest verified record, if any
-	Failures int               // consecutive failed dials or evictions
-	NextDial time.Time         // not before (backoff)
-	Banned   time.Time         // evicted: refused until then (non-validators)
+	Failures int               // consecutive failed dials
+	NextDial time.Time         // not before (backoff or ban)
 }
 
 // Conn is the liveness state of one connected peer.
@@ -122,16 +129,32 @@ type Book struct {
 	known      map[crypto.Hash]*Known
 	conns      map[crypto.Hash]*Conn
 	dialing    map[crypto.Hash]string // id → address being dialled
+	bans       map[crypto.Hash]*ban   // evicted ids, with or without a book entry (≤ MaxBans)
 }
 
-// NewBook returns an empty book for node self.
+// ban remembers the evictions of one id.
+type ban struct {
+	evictions int
+	until     time.Time // refused until then
+	last      time.Time // last eviction
+}
+
+// NewBook returns an empty book for node self. Zero fields of pol added
+// after a caller wrote its policy literal take DefaultPolicy's values.
 func NewBook(self crypto.Hash, pol Policy) *Book {
+	if pol.MaxBans <= 0 {
+		pol.MaxBans = DefaultPolicy.MaxBans
+	}
+	if pol.BanMemory <= 0 {
+		pol.BanMemory = DefaultPolicy.BanMemory
+	}
 	return &Book{
 		pol: pol, self: self,
 		validators: map[crypto.Hash]bool{},
 		known:      map[crypto.Hash]*Known{},
 		conns:      map[crypto.Hash]*Conn{},
 		dialing:    map[crypto.Hash]string{},
+		bans:       map[crypto.Hash]*ban{},
 	}
 }
 
@@ -305,7 +328,7 @@ func (b *Book) Admit(id crypto.Hash, remote netip.Addr, outbound bool, now time.
 	if b.validators[id] {
 		return nil
 	}
-	if k := b.known[id]; k != nil && now.Before(k.Banned) {
+	if now.Before(b.BannedUntil(id)) {
 		return ErrBanned
 	}
 	in, out := b.counts()
@@ -422,7 +445,7 @@ func (b *Book) PlanDials(now time.Time, rng *rand.Rand) []PeerAddr {
 	var out []PeerAddr
 	due := func(k *Known) bool {
 		_, dialing := b.dialing[k.ID]
-		return b.conns[k.ID] == nil && !dialing && len(k.Addrs) > 0 && !now.Before(k.NextDial) && !now.Before(k.Banned)
+		return b.conns[k.ID] == nil && !dialing && len(k.Addrs) > 0 && !now.Before(k.NextDial) && !now.Before(b.BannedUntil(k.ID))
 	}
 	start := func(k *Known) {
 		addr := k.Addrs[k.Failures%len(k.Addrs)]
@@ -529,15 +552,62 @@ func (b *Book) Penalize(id crypto.Hash, amount int) bool {
 	return !c.Validator && c.Score < b.pol.EvictBelow
 }
 
-// Evicted removes an evicted peer and bans it for a backoff period (which
-// doubles with each eviction); it is redialled after that.
+// Evicted removes an evicted peer and bans it (validators excepted) for
+// Backoff(previous evictions): the ban doubles with each eviction up to
+// BackoffMax, however often the peer is readmitted in between. Ids without
+// an address-book entry are banned too. A book entry is redialled after the
+// ban.
 func (b *Book) Evicted(id crypto.Hash, now time.Time, rng *rand.Rand) {
 	delete(b.conns, id)
-	if k := b.known[id]; k != nil {
-		d := b.Backoff(k.Failures, rng)
-		k.Failures++
-		k.NextDial, k.Banned = now.Add(d), now.Add(d)
+	if b.validators[id] {
+		return
 	}
+	e := b.bans[id]
+	if e != nil && now.Sub(e.last) >= b.pol.BanMemory {
+		e.evictions = 0 // a quiet period: start again at the first ban
+	}
+	if e == nil {
+		b.makeBanRoom(now)
+		e = &ban{}
+		b.bans[id] = e
+	}
+	e.until = now.Add(b.Backoff(e.evictions, rng))
+	e.evictions++
+	e.last = now
+	if k := b.known[id]; k != nil && k.NextDial.Before(e.until) {
+		k.NextDial = e.until
+	}
+}
+
+// makeBanRoom keeps the ban table below MaxBans: it drops the entries that
+// are both expired and forgotten, then, if still full, the least recently
+// evicted one.
+func (b *Book) makeBanRoom(now time.Time) {
+	if len(b.bans) < b.pol.MaxBans {
+		return
+	}
+	var oldest crypto.Hash
+	var oldestAt time.Time
+	for id, e := range b.bans {
+		if !now.Before(e.until) && now.Sub(e.last) >= b.pol.BanMemory {
+			delete(b.bans, id)
+			continue
+		}
+		if oldestAt.IsZero() || e.last.Before(oldestAt) || (e.last.Equal(oldestAt) && bytes.Compare(id[:], oldest[:]) < 0) {
+			oldest, oldestAt = id, e.last
+		}
+	}
+	if len(b.bans) >= b.pol.MaxBans {
+		delete(b.bans, oldest)
+	}
+}
+
+// BannedUntil is the end of id's eviction ban (zero: not banned).
+func (b *Book) BannedUntil(id crypto.Hash) time.Time {
+	if e := b.bans[id]; e != nil {
+		return e.until
+	}
+	return time.Time{}
 }
 
 // Diversity counts outbound peers and the distinct IPv4 /16s (IPv6 /32s)

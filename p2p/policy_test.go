@@ -129,6 +129,17 @@ func TestAdmission(t *testing.T) {
 	if err := b.Admit(hid(3), ip("10.9.8.3"), false, t0.Add(2*time.Second)); err != nil {
 		t.Fatalf("ban did not expire: %v", err)
 	}
+	// Readmitted and evicted again: the second ban is [1 s, 2 s] (the first
+	// was [0.5 s, 1 s]); readmission does not reset it.
+	now := t0.Add(2 * time.Second)
+	b.Connected(hid(3), ip("10.9.8.3"), false, now)
+	b.Evicted(hid(3), now, rng)
+	if err := b.Admit(hid(3), ip("10.9.8.3"), false, now.Add(999*time.Millisecond)); !errors.Is(err, ErrBanned) {
+		t.Fatalf("second ban shorter than 1 s: %v", err)
+	}
+	if err := b.Admit(hid(3), ip("10.9.8.3"), false, now.Add(2*time.Second)); err != nil {
+		t.Fatalf("second ban longer than 2 s: %v", err)
+	}
 }
 
 func TestKeepNewIsSymmetric(t *testing.T) {
@@ -387,5 +398,70 @@ func TestSubnetCapHostnameDial(t *testing.T) {
 	}
 	if err := b.Admit(hid(7), ip("198.0.100.7"), true, t0); !errors.Is(err, ErrSubnetFull) {
 		t.Fatalf("dial counted in another /24 subtracted here: %v", err)
+	}
+}
+
+// Each eviction bans for Backoff(evictions so far), doubling up to
+// BackoffMax: readmission (Connected) does not reset the count, and ids
+// without an address-book entry (inbound peers that sent no record) are
+// banned too. The count is forgotten after BanMemory without an eviction.
+func TestEvictionBanEscalates(t *testing.T) {
+	b := testBook(0)
+	rng := rand.New(rand.NewPCG(1, 2))
+	b.AddConfigured(PeerAddr{ID: hid(1), Addr: "10.0.0.1:1"}, SourceBootstrap)
+	for _, id := range []crypto.Hash{hid(1), hid(2)} { // hid(2) has no book entry
+		now := t0
+		for i := range 12 {
+			if err := b.Admit(id, ip("10.0.0.1"), false, now); err != nil {
+				t.Fatalf("eviction %d: readmission at the end of the ban refused: %v", i, err)
+			}
+			b.Connected(id, ip("10.0.0.1"), false, now)
+			b.Evicted(id, now, rng)
+			ban := b.BannedUntil(id).Sub(now)
+			full := min(time.Second<<i, 5*time.Minute)
+			if ban < full/2 || ban > full {
+				t.Fatalf("%v eviction %d: banned %v, want [%v, %v]", id, i+1, ban, full/2, full)
+			}
+			if err := b.Admit(id, ip("10.0.0.1"), false, now.Add(ban-time.Millisecond)); !errors.Is(err, ErrBanned) {
+				t.Fatalf("eviction %d: readmitted during the ban: %v", i+1, err)
+			}
+			now = now.Add(ban)
+		}
+		if id == hid(1) {
+			if b.PlanDials(now.Add(-time.Millisecond), rng) != nil {
+				t.Fatal("banned peer redialled")
+			}
+			if d := b.PlanDials(now, rng); len(d) != 1 || d[0].ID != id {
+				t.Fatalf("not redialled after the ban: %v", d)
+			}
+			b.DialAborted(id)
+		}
+		// A day without eviction: the next ban is the first one again.
+		later := now.Add(DefaultPolicy.BanMemory)
+		b.Connected(id, ip("10.0.0.1"), false, later)
+		b.Evicted(id, later, rng)
+		if ban := b.BannedUntil(id).Sub(later); ban > time.Second {
+			t.Fatalf("ban after a quiet day: %v, want ≤ 1 s", ban)
+		}
+	}
+	// Validators are never banned.
+	b.AddConfigured(PeerAddr{ID: hid(9), Addr: "10.0.0.9:1"}, SourceValidator)
+	b.Connected(hid(9), ip("10.0.0.9"), true, t0)
+	b.Evicted(hid(9), t0, rng)
+	if err := b.Admit(hid(9), ip("10.0.0.9"), true, t0); err != nil {
+		t.Fatalf("validator banned: %v", err)
+	}
+	// The ban table is bounded: the least recently evicted id is forgotten.
+	pol := DefaultPolicy
+	pol.MaxBans = 8
+	small := NewBook(hid(0), pol)
+	for i := range 20 {
+		small.Evicted(hid(100+i), t0.Add(time.Duration(i)*time.Millisecond), rng)
+	}
+	if n := len(small.bans); n != 8 {
+		t.Fatalf("ban table holds %d, cap 8", n)
+	}
+	if !small.BannedUntil(hid(100)).IsZero() || small.BannedUntil(hid(119)).IsZero() {
+		t.Fatal("ban table did not keep the most recent evictions")
 	}
 }
