@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/qbind/qbind/crypto"
+	"github.com/qbind/qbind/mempool"
 	"github.com/qbind/qbind/types"
 )
 
@@ -162,33 +163,158 @@ func payloadSeeds(t testing.TB) [][]byte {
 	}
 }
 
+// fuzzCreator returns a fresh core of validator 0 in mode enforce with one
+// own pending batch (stored and self-acked, not certified) and that batch.
+func fuzzCreator(t testing.TB, ver Verifier) (*Core, *types.Batch) {
+	vs := valSet(t, 4)
+	pool, err := mempool.New(mempool.ConfigFor(mempool.FeePriority, params(t)), richView{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Add(types.NewChecker(testNet, params(t)), signedTxs()[0][0], 0); err != nil {
+		t.Fatal(err)
+	}
+	c, err := New(Config{Network: testNet, Validators: vs, Self: 0, Params: params(t), Signer: NewMemSigner(testNet, valKeys()[0]),
+		Verifier: ver, Creator: true, MaxWaitMs: 50}, pool, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Step(Tick{NowMs: 0})
+	var b *types.Batch
+	for _, a := range c.Step(Tick{NowMs: 100}) {
+		if s, ok := a.(Store); ok {
+			b = s.Batch
+			c.Step(StoreDone{ID: s.ID})
+		}
+	}
+	if b == nil {
+		t.Fatal("no own batch")
+	}
+	return c, b
+}
+
+// FuzzReceiveMessage feeds an arbitrary message (after a kind byte: 0 ack,
+// 1 certificate, 2 fetch response, 3 fetch request from validator in[1])
+// to a creator with one pending batch: nothing panics, every message goes
+// to a validator of the set, every certificate and fetch it keeps names a
+// validator as creator, and an ack claiming the node itself never counts.
+func FuzzReceiveMessage(f *testing.F) {
+	for _, s := range messageSeeds(f) {
+		f.Add(s)
+	}
+	ver := structVerifier{params(f)}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		if len(in) < 2 {
+			return
+		}
+		c, _ := fuzzCreator(t, ver)
+		var ev Event
+		switch body := in[1:]; in[0] % 4 {
+		case 0:
+			a, err := types.DecodeBatchAck(body)
+			if err != nil {
+				return
+			}
+			ev = RecvAck{From: 2, Ack: a}
+		case 1:
+			cert, err := types.DecodeBatchCertificate(body)
+			if err != nil {
+				return
+			}
+			ev = RecvCert{From: 2, Cert: cert}
+		case 2:
+			b, err := types.DecodeBatch(body)
+			if err != nil {
+				return
+			}
+			ev = RecvFetchResponse{From: 2, Resp: &FetchResponse{Batch: b}}
+		case 3:
+			var id types.BatchID
+			copy(id[:], body[1:])
+			ev = RecvFetchRequest{From: uint16(body[0]), Req: &FetchRequest{ID: id}}
+		}
+		self := c.Metrics.AcksReceived
+		acts := c.Step(ev)
+		acts = append(acts, c.Step(Tick{NowMs: 1 << 20})...)
+		for _, a := range acts {
+			if s, ok := a.(Send); ok && int(s.To) >= c.n() {
+				t.Fatalf("send to %d", s.To)
+			}
+		}
+		if a, ok := ev.(RecvAck); ok && a.Ack.Signer == 0 && c.Metrics.AcksReceived != self {
+			t.Fatal("an ack claiming this node as signer counted")
+		}
+		for _, e := range c.certs {
+			if !c.validHeader(&e.c.Header) {
+				t.Fatalf("certificate kept for %+v", e.c.Header)
+			}
+		}
+		for _, fs := range c.fetches {
+			if !c.validHeader(&fs.header) {
+				t.Fatalf("fetch open for %+v", fs.header)
+			}
+		}
+	})
+}
+
+// messageSeeds are FuzzReceiveMessage's seeds: acks for the own batch from
+// a peer, from "self" and from an index outside the set, a certificate for
+// it, a certificate naming a creator outside the set, its body as a fetch
+// response, and a fetch request for it.
+func messageSeeds(t testing.TB) [][]byte {
+	_, b := fuzzCreator(t, structVerifier{params(t)})
+	id := b.Header.ID(testNet)
+	sig := bytes.Repeat([]byte{'s'}, crypto.MLDSA44SignatureSize)
+	ack := func(signer uint16) *types.BatchAck {
+		return &types.BatchAck{BatchID: id, Signer: signer, Signature: sig}
+	}
+	cert := types.NewBatchCertificate(b.Header, 4, []*types.BatchAck{ack(0), ack(1), ack(2)})
+	bad := &types.BatchCertificate{Header: b.Header, Signers: types.NewBitmap(4)}
+	bad.Header.Creator = 1000
+	body := &types.Batch{Header: b.Header, Signature: sig, Txs: b.Txs}
+	return [][]byte{
+		append([]byte{0}, ack(1).Encode()...),
+		append([]byte{0}, ack(0).Encode()...),
+		append([]byte{0}, ack(1000).Encode()...),
+		append([]byte{1}, cert.Encode()...),
+		append([]byte{1}, bad.Encode()...),
+		append([]byte{2}, body.Encode()...),
+		append([]byte{3, 1}, id[:]...),
+	}
+}
+
 // TestFuzzSeedCorpora keeps testdata/fuzz in step with the encoders:
-// FuzzValidatePayload's checked-in seeds are exactly payloadSeeds (run with
-// -update-seeds after a format change), and every FuzzReceiveBatch seed
-// still decodes as a batch.
+// FuzzValidatePayload's and FuzzReceiveMessage's checked-in seeds are
+// exactly the generated ones (run with -update-seeds after a format
+// change), and every FuzzReceiveBatch seed still decodes as a batch.
 func TestFuzzSeedCorpora(t *testing.T) {
-	dir := filepath.Join("testdata", "fuzz", "FuzzValidatePayload")
-	seeds := payloadSeeds(t)
-	if *updateSeeds {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
+	gen := map[string][][]byte{"FuzzValidatePayload": payloadSeeds(t), "FuzzReceiveMessage": messageSeeds(t)}
+	for _, target := range []string{"FuzzValidatePayload", "FuzzReceiveMessage"} {
+		dir := filepath.Join("testdata", "fuzz", target)
+		seeds := gen[target]
+		if *updateSeeds {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			for i, s := range seeds {
+				if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed%d", i)), corpusFile(s), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
 		}
 		for i, s := range seeds {
-			if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("seed%d", i)), corpusFile(s), 0o644); err != nil {
-				t.Fatal(err)
+			got, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf("seed%d", i)))
+			if err != nil {
+				t.Fatalf("%v (run go test ./dag -run TestFuzzSeedCorpora -update-seeds)", err)
+			}
+			if !bytes.Equal(got, corpusFile(s)) {
+				t.Errorf("%s seed%d is stale (run with -update-seeds)", target, i)
 			}
 		}
 	}
-	for i, s := range seeds {
-		got, err := os.ReadFile(filepath.Join(dir, fmt.Sprintf("seed%d", i)))
-		if err != nil {
-			t.Fatalf("%v (run go test ./dag -run TestFuzzSeedCorpora -update-seeds)", err)
-		}
-		if !bytes.Equal(got, corpusFile(s)) {
-			t.Errorf("FuzzValidatePayload seed%d is stale (run with -update-seeds)", i)
-		}
+	for i, s := range gen["FuzzValidatePayload"] {
 		if _, err := types.DecodeProposal(s[1:]); err != nil {
-			t.Errorf("seed%d does not decode: %v", i, err)
+			t.Errorf("FuzzValidatePayload seed%d does not decode: %v", i, err)
 		}
 	}
 	files, _ := filepath.Glob(filepath.Join("testdata", "fuzz", "FuzzReceiveBatch", "*"))
