@@ -39,7 +39,7 @@ var (
 	ErrBadCertificate = newErr("bad_certificate", "certificate does not verify")
 	ErrFetchMismatch  = newErr("fetch_mismatch", "fetched body does not match the certificate")
 	ErrNeedBodies     = newErr("need_bodies", "payload bodies are missing: fetching (warn/off modes hold every body before voting)")
-	ErrUnavailable    = newErr("unavailable", "a payload body is missing and this node will not fetch it: its certificate does not verify, its expiry is outside the fetch window, or its creator is at the fetch cap (warn/off: no vote)")
+	ErrUnavailable    = newErr("unavailable", "a payload body is missing and will not be fetched (certificate does not verify, expiry outside the fetch window, or fetch cap): no vote in warn/off")
 	ErrPayloadInvalid = newErr("payload_invalid", "proposal payload is invalid (V7)")
 	ErrUnknownBatch   = newErr("unknown_batch", "no such batch")
 )
