@@ -507,7 +507,7 @@ func (h *Host) handle(ev any) {
 	case evPeers:
 		learned := false
 		for _, r := range e.recs {
-			if err := h.book.Learn(r); err != nil {
+			if err := h.book.Learn(r, e.p.id, now, h.cfg.Rand); err != nil {
 				if !errors.Is(err, ErrRecordStale) && !errors.Is(err, ErrSelf) {
 					h.m.PEXRecordsRejected.Inc()
 				}
@@ -608,7 +608,7 @@ func (h *Host) onSession(s *kemtls.Session, outbound bool, now time.Time) {
 	// ask a fresh outbound peer for its address book.
 	_ = h.enqueue(p, MsgPeers, EncodePeers([]*types.NodeRecord{h.record}))
 	if outbound {
-		_ = h.enqueue(p, MsgGetPeers, nil)
+		h.askPeers(p, now)
 	}
 	h.log.Info("p2p: peer connected", "peer", short(id), "remote", remote, "outbound", outbound, "validator", c.Validator)
 	h.emit(Event{Kind: EventConnected, Peer: id, Outbound: outbound})
@@ -687,6 +687,7 @@ func (h *Host) pexTick() {
 			h.log.Error("p2p: cannot sign node record", "err", err)
 		}
 	}
+	h.book.Prune(now)
 	conns := h.book.Conns()
 	if len(conns) == 0 {
 		h.planDials()
@@ -699,10 +700,23 @@ func (h *Host) pexTick() {
 		p := h.peers[c.ID]
 		h.mu.RUnlock()
 		if p != nil {
-			_ = h.enqueue(p, MsgGetPeers, nil)
+			h.askPeers(p, now)
 		}
 	}
 	h.planDials()
+}
+
+// askPeers sends p a GetPeers unless one is outstanding (sent less than two
+// PEX intervals ago and not answered yet): the reader accepts a Peers
+// message from p only as the answer to it (or as p's introduction).
+func (h *Host) askPeers(p *peer, now time.Time) {
+	if at := p.pexAskedAt.Load(); at != 0 && now.Sub(time.Unix(0, at)) < 2*h.cfg.PEXInterval {
+		return
+	}
+	p.pexAskedAt.Store(now.UnixNano())
+	if h.enqueue(p, MsgGetPeers, nil) != nil {
+		p.pexAskedAt.Store(0)
+	}
 }
 
 func (h *Host) refreshRecord(now time.Time) error {

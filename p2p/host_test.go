@@ -448,3 +448,128 @@ func TestMetricsRegister(t *testing.T) {
 		t.Error("metric values")
 	}
 }
+
+// rawPeer is a bare KEMTLS session to a host, played by hand: node keys i,
+// dialling from ip (e.g. "127.0.3.1"). rec is its own NodeRecord (for an
+// address on ip that nothing listens on); frames receives what the host
+// sends unless the peer is silent (never reads).
+type rawPeer struct {
+	s      *kemtls.Session
+	id     crypto.Hash
+	rec    *types.NodeRecord
+	frames chan []byte
+}
+
+func (hn *harness) rawPeer(to *node, i int, ipStr string, silent bool) *rawPeer {
+	t := hn.t
+	t.Helper()
+	ln, err := net.Listen("tcp", ipStr+":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cert, err := types.NewNodeCert(crypto.DevNet, testKeys()[i], testKEMKeys()[i].EncapsulationKey(), t0.Add(-time.Hour), t0.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	scfg := &kemtls.Config{Network: crypto.DevNet, Cert: cert, KEMKey: testKEMKeys()[i], Now: hn.clk.Now}
+	s, err := kemtls.Dial(t.Context(), &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ipStr)}}, to.Addr(), scfg, to.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	rp := &rawPeer{s: s, id: nodeID(i), rec: testRecord(t, testKeys()[i], 1, addr), frames: make(chan []byte, 4096)}
+	if !silent {
+		go func() {
+			defer close(rp.frames)
+			for {
+				f, err := s.Recv()
+				if err != nil {
+					return
+				}
+				select {
+				case rp.frames <- f:
+				default: // the test does not care about this many frames
+				}
+				hn.poke()
+			}
+		}()
+	}
+	return rp
+}
+
+func (rp *rawPeer) send(t *testing.T, ty MsgType, body []byte) {
+	t.Helper()
+	if err := rp.s.Send(Encode(ty, body), time.Second); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// next returns the body of the next frame of type ty (earlier frames of other
+// types are discarded).
+func (rp *rawPeer) next(t *testing.T, ty MsgType) []byte {
+	t.Helper()
+	deadline := time.After(60 * time.Second)
+	for {
+		select {
+		case f, ok := <-rp.frames:
+			if !ok {
+				t.Fatalf("session closed while waiting for %v", ty)
+			}
+			if got, body, err := DecodeEnvelope(f); err == nil && got == ty {
+				return body
+			}
+		case <-deadline:
+			t.Fatalf("no %v frame", ty)
+		}
+	}
+}
+
+func scoreAt(n *node, id crypto.Hash) int {
+	for _, p := range n.Peers() {
+		if p.ID == id {
+			return p.Score
+		}
+	}
+	return -1
+}
+
+// A Peers message is accepted only as the peer's introduction (its own
+// record, first) or as the answer to a GetPeers we sent it; any other costs
+// the sender 20 points and teaches us nothing (an inbound peer could
+// otherwise fill the address book with sybil records).
+func TestUnsolicitedPeersRefused(t *testing.T) {
+	hn := newHarness(t)
+	a := hn.start(0, "127.0.1.1:0", nil)
+	rp := hn.rawPeer(a, 2, "127.0.3.1", false)
+	rp.send(t, MsgPeers, EncodePeers([]*types.NodeRecord{rp.rec}))
+	hn.until("introduction learned", 0, func() bool { return a.KnownPeers() == 1 && scoreAt(a, rp.id) == 80 })
+
+	other := func(i int) *types.NodeRecord {
+		return testRecord(t, testKeys()[i], 1, fmt.Sprintf("127.0.%d.1:1", i+1))
+	}
+	rp.send(t, MsgPeers, EncodePeers([]*types.NodeRecord{other(3)}))
+	hn.until("unsolicited Peers handled", 0, func() bool { return scoreAt(a, rp.id) != 80 || a.KnownPeers() != 1 })
+	if s, k := scoreAt(a, rp.id), a.KnownPeers(); s != 60 || k != 1 {
+		t.Fatalf("after an unsolicited Peers: score %d (want 60), %d known (want 1)", s, k)
+	}
+	if got := testutil.ToFloat64(a.cfg.Metrics.PEXUnsolicited); got != 1 {
+		t.Fatalf("unsolicited counted %v", got)
+	}
+
+	// The peer-exchange tick asks the peer; its answer is learned.
+	hn.clk.Advance(30 * time.Second)
+	rp.next(t, MsgGetPeers)
+	rp.send(t, MsgPeers, EncodePeers([]*types.NodeRecord{other(3), rp.rec}))
+	hn.until("answer learned", 0, func() bool { return a.KnownPeers() == 2 })
+	if s := scoreAt(a, rp.id); s != 60 {
+		t.Fatalf("answer penalised: score %d", s)
+	}
+	// One answer per request: a second Peers is unsolicited again.
+	rp.send(t, MsgPeers, EncodePeers([]*types.NodeRecord{other(4)}))
+	hn.until("second Peers handled", 0, func() bool { return scoreAt(a, rp.id) != 60 || a.KnownPeers() != 2 })
+	if s, k := scoreAt(a, rp.id), a.KnownPeers(); s != 40 || k != 2 {
+		t.Fatalf("after a second Peers: score %d (want 40), %d known (want 2)", s, k)
+	}
+}

@@ -42,6 +42,7 @@ type Metrics struct {
 	BadMessages         Counter // qbind_p2p_bad_messages_total
 	PEXRecordsAccepted  Counter // qbind_p2p_pex_records_accepted_total
 	PEXRecordsRejected  Counter // qbind_p2p_pex_records_rejected_total
+	PEXUnsolicited      Counter // qbind_p2p_pex_unsolicited_total
 }
 
 // NewMetrics creates the metric set and registers it with reg (nil: not
@@ -84,6 +85,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m.BadMessages = counter("bad_messages_total", "Inbound messages that did not decode.")
 	m.PEXRecordsAccepted = counter("pex_records_accepted_total", "NodeRecords accepted from peer exchange.")
 	m.PEXRecordsRejected = counter("pex_records_rejected_total", "NodeRecords rejected (signature, expiry, cap).")
+	m.PEXUnsolicited = counter("pex_unsolicited_total", "Peers messages dropped because they answered no GetPeers of ours.")
 	if reg != nil {
 		reg.MustRegister(all...)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/qbind/qbind/crypto"
@@ -24,9 +25,14 @@ type peer struct {
 	q         *sendQueue
 	msgs      ratelimit.Bucket // reader goroutine only
 	bytes     ratelimit.Bucket
-	done      chan struct{}
-	once      sync.Once
-	wg        sync.WaitGroup
+	// pexAskedAt is the (Clock) time in unix ns of our outstanding GetPeers
+	// to this peer, 0 if none: set by the manager, consumed by the reader
+	// when the answer arrives.
+	pexAskedAt atomic.Int64
+	sawPeers   bool // reader only: a Peers message arrived (only the first may be the introduction)
+	done       chan struct{}
+	once       sync.Once
+	wg         sync.WaitGroup
 }
 
 func (h *Host) newPeer(s *kemtls.Session, validator bool) *peer {
@@ -97,12 +103,12 @@ func (p *peer) readLoop() {
 		t, body, err := DecodeEnvelope(payload)
 		if err != nil {
 			m.BadMessages.Inc()
-			h.post(evPenalize{p: p, amount: 20, why: err.Error()})
+			h.post(evPenalize{p: p, amount: penaltyBadMessage, why: err.Error()})
 			continue
 		}
 		if err := p.control(t, body); err != nil {
 			m.BadMessages.Inc()
-			h.post(evPenalize{p: p, amount: 20, why: err.Error()})
+			h.post(evPenalize{p: p, amount: penaltyBadMessage, why: err.Error()})
 		}
 	}
 }
@@ -127,6 +133,17 @@ func (p *peer) control(t MsgType, body []byte) error {
 		recs, err := DecodePeers(body)
 		if err != nil {
 			return err
+		}
+		// Accept only the peer's introduction (its own record, as the first
+		// Peers message of the session) or the answer to our GetPeers:
+		// unsolicited records would let any peer, inbound ones included,
+		// stuff our address book.
+		intro := !p.sawPeers && len(recs) == 1 && recs[0].NodeID == p.id
+		p.sawPeers = true
+		if !intro && p.pexAskedAt.Swap(0) == 0 {
+			h.m.PEXUnsolicited.Inc()
+			h.post(evPenalize{p: p, amount: penaltyUnsolicited, why: "unsolicited peers message"})
+			return nil
 		}
 		// Verify here (CPU in the peer's goroutine, not the manager's).
 		now := h.cfg.Clock.Now()
@@ -154,6 +171,13 @@ func (p *peer) control(t MsgType, body []byte) error {
 	}
 	return nil
 }
+
+// Score penalties for misbehaviour (the liveness score starts at 80; a peer
+// below 30 is evicted).
+const (
+	penaltyBadMessage  = 20 // undecodable or oversized message
+	penaltyUnsolicited = 20 // Peers that answers no GetPeers of ours
+)
 
 func ignoreFull(err error) error {
 	if errors.Is(err, ErrQueueFull) || errors.Is(err, ErrPeerClosed) {

@@ -57,6 +57,12 @@ type Policy struct {
 	MaxPerSubnet   int // non-validator peers per IPv4 /24 (IPv6 /48)
 	MaxKnown       int // discovered peers kept (configured peers come on top)
 
+	// Address-book flood limits (discovered records only): records whose
+	// first address is in one IPv4 /24 (IPv6 /48; host names: one domain of
+	// two labels), and records one peer taught us.
+	MaxKnownPerSubnet int // 4
+	MaxKnownPerSource int // 25
+
 	InitialScore, PongReward, MissPenalty int // 80, +5, −15
 	EvictBelow, MaxMisses                 int // evict below 30 or after 3 misses
 
@@ -73,6 +79,7 @@ type Policy struct {
 // DefaultPolicy is the MainNet policy.
 var DefaultPolicy = Policy{
 	MaxInbound: 40, OutboundTarget: 8, MaxPerSubnet: 4, MaxKnown: 100,
+	MaxKnownPerSubnet: 4, MaxKnownPerSource: 25,
 	InitialScore: 80, PongReward: 5, MissPenalty: 15, EvictBelow: 30, MaxMisses: 3,
 	BackoffBase: time.Second, BackoffMax: 5 * time.Minute,
 	MaxBans: 1024, BanMemory: 24 * time.Hour,
@@ -104,8 +111,13 @@ type Known struct {
 	Addrs    []string
 	Source   Source
 	Record   *types.NodeRecord // latest verified record, if any
-	Failures int               // consecutive failed dials
+	Failures int               // consecutive failed dials or sessions since the last session
 	NextDial time.Time         // not before (backoff or ban)
+
+	// Discovered entries only.
+	From  crypto.Hash // the peer whose Peers message taught us the record
+	Group string      // the /24 (/48) or domain of the first address
+	Tried bool        // we have had an outbound session with it
 }
 
 // Conn is the liveness state of one connected peer.
@@ -147,6 +159,12 @@ func NewBook(self crypto.Hash, pol Policy) *Book {
 	}
 	if pol.BanMemory <= 0 {
 		pol.BanMemory = DefaultPolicy.BanMemory
+	}
+	if pol.MaxKnownPerSubnet <= 0 {
+		pol.MaxKnownPerSubnet = DefaultPolicy.MaxKnownPerSubnet
+	}
+	if pol.MaxKnownPerSource <= 0 {
+		pol.MaxKnownPerSource = DefaultPolicy.MaxKnownPerSource
 	}
 	return &Book{
 		pol: pol, self: self,
@@ -196,29 +214,83 @@ func (b *Book) discovered() int {
 
 // Record errors.
 var (
-	ErrRecordStale   = errors.New("p2p: node record is not newer than the one held")
-	ErrBookFull      = errors.New("p2p: discovered-peer table full")
-	ErrRecordNoAddrs = errors.New("p2p: node record has no address")
+	ErrRecordStale    = errors.New("p2p: node record is not newer than the one held")
+	ErrBookFull       = errors.New("p2p: discovered-peer table full of connected peers")
+	ErrRecordNoAddrs  = errors.New("p2p: node record has no address")
+	ErrBookSubnetFull = errors.New("p2p: discovered-peer table full for this /24 or domain")
+	ErrBookSourceFull = errors.New("p2p: discovered-peer table full for records from this peer")
 )
 
-// Learn stores a verified NodeRecord (the caller checked its signature and
-// expiry). Configured peers keep their configured address first; a full
-// table only makes room by dropping the discovered peer with the most
-// consecutive failures.
-func (b *Book) Learn(rec *types.NodeRecord) error {
+// AddrGroup is the address-book group of a "host:port": the IPv4 /24 or
+// IPv6 /48 of an IP literal, else the host name's last two labels
+// ("dns:example.org"), so that one operator's many names or addresses
+// count as one group.
+func AddrGroup(addr string) string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return ratelimit.Subnet(ip.WithZone("")).String()
+	}
+	labels := strings.Split(strings.ToLower(strings.TrimSuffix(host, ".")), ".")
+	return "dns:" + strings.Join(labels[max(0, len(labels)-2):], ".")
+}
+
+func recordExpired(rec *types.NodeRecord, now time.Time) bool {
+	return uint64(max(0, now.Unix())) > rec.Expiry
+}
+
+// evictable reports whether a discovered entry may be dropped to make room:
+// never a configured peer, a connected one or one being dialled.
+func (b *Book) evictable(k *Known) bool {
+	_, dialing := b.dialing[k.ID]
+	return k.Source == SourcePEX && b.conns[k.ID] == nil && !dialing
+}
+
+// Prune drops discovered entries whose record has expired (unless connected
+// or being dialled) and returns how many. Learn and the manager's peer
+// exchange tick call it.
+func (b *Book) Prune(now time.Time) int {
+	n := 0
+	for id, k := range b.known {
+		if b.evictable(k) && k.Record != nil && recordExpired(k.Record, now) {
+			delete(b.known, id)
+			n++
+		}
+	}
+	return n
+}
+
+// Learn stores a verified NodeRecord that peer from sent us (the caller
+// checked its signature). It refuses our own, expired and stale records, a
+// record whose group (AddrGroup of its first address) already has
+// MaxKnownPerSubnet discovered entries and a record from a peer that taught
+// us MaxKnownPerSource of them. A full table first drops expired records,
+// then replaces a random evictable discovered entry, preferring ones that
+// failed 3 times in a row, then never-tried ones; configured, connected
+// and in-flight entries are never replaced (if that is all there is:
+// ErrBookFull). Configured peers keep their configured address first.
+func (b *Book) Learn(rec *types.NodeRecord, from crypto.Hash, now time.Time, rng *rand.Rand) error {
 	if rec.NodeID == b.self {
 		return ErrSelf
 	}
 	if len(rec.Addrs) == 0 {
 		return ErrRecordNoAddrs
 	}
+	if recordExpired(rec, now) {
+		return types.ErrNodeRecordExpired
+	}
+	group := AddrGroup(rec.Addrs[0])
 	if k, ok := b.known[rec.NodeID]; ok {
 		if k.Record != nil && rec.Seq <= k.Record.Seq {
 			return ErrRecordStale
 		}
-		k.Record = rec
 		if k.Source == SourcePEX {
-			k.Addrs = slices.Clone(rec.Addrs)
+			if group != k.Group && b.groupCount(group) >= b.pol.MaxKnownPerSubnet {
+				return ErrBookSubnetFull
+			}
+			k.Addrs, k.Group = slices.Clone(rec.Addrs), group
 		} else {
 			for _, a := range rec.Addrs {
 				if !slices.Contains(k.Addrs, a) && len(k.Addrs) < types.MaxNodeAddrs {
@@ -226,21 +298,68 @@ func (b *Book) Learn(rec *types.NodeRecord) error {
 				}
 			}
 		}
+		k.Record = rec
 		return nil
 	}
+	b.Prune(now)
+	if b.groupCount(group) >= b.pol.MaxKnownPerSubnet {
+		return ErrBookSubnetFull
+	}
+	if b.sourceCount(from) >= b.pol.MaxKnownPerSource {
+		return ErrBookSourceFull
+	}
 	if b.discovered() >= b.pol.MaxKnown {
-		var worst *Known
-		for _, k := range b.known {
-			if k.Source == SourcePEX && b.conns[k.ID] == nil && k.Failures > 0 && (worst == nil || k.Failures > worst.Failures) {
-				worst = k
-			}
-		}
-		if worst == nil {
+		victim := b.replacement(rng)
+		if victim == nil {
 			return ErrBookFull
 		}
-		delete(b.known, worst.ID)
+		delete(b.known, victim.ID)
 	}
-	b.known[rec.NodeID] = &Known{ID: rec.NodeID, Addrs: slices.Clone(rec.Addrs), Source: SourcePEX, Record: rec}
+	b.known[rec.NodeID] = &Known{ID: rec.NodeID, Addrs: slices.Clone(rec.Addrs), Source: SourcePEX, Record: rec, From: from, Group: group}
+	return nil
+}
+
+func (b *Book) groupCount(g string) int {
+	n := 0
+	for _, k := range b.known {
+		if k.Source == SourcePEX && k.Group == g {
+			n++
+		}
+	}
+	return n
+}
+
+func (b *Book) sourceCount(from crypto.Hash) int {
+	n := 0
+	for _, k := range b.known {
+		if k.Source == SourcePEX && k.From == from {
+			n++
+		}
+	}
+	return n
+}
+
+// replacement picks the discovered entry a full table gives up: at random
+// among the evictable entries that failed 3 times in a row, else among the
+// never-tried ones, else among all evictable ones (nil if none).
+func (b *Book) replacement(rng *rand.Rand) *Known {
+	var failing, untried, rest []*Known
+	for _, k := range b.sortedKnown() {
+		switch {
+		case !b.evictable(k):
+		case k.Failures >= 3:
+			failing = append(failing, k)
+		case !k.Tried:
+			untried = append(untried, k)
+		default:
+			rest = append(rest, k)
+		}
+	}
+	for _, c := range [][]*Known{failing, untried, rest} {
+		if len(c) > 0 {
+			return c[rng.IntN(len(c))]
+		}
+	}
 	return nil
 }
 
@@ -249,7 +368,7 @@ func (b *Book) Learn(rec *types.NodeRecord) error {
 func (b *Book) Records(n int, now time.Time, rng *rand.Rand) []*types.NodeRecord {
 	var out []*types.NodeRecord
 	for _, k := range b.sortedKnown() {
-		if k.Record != nil && uint64(max(0, now.Unix())) <= k.Record.Expiry {
+		if k.Record != nil && !recordExpired(k.Record, now) {
 			out = append(out, k.Record)
 		}
 	}
@@ -380,6 +499,7 @@ func (b *Book) Connected(id crypto.Hash, remote netip.Addr, outbound bool, now t
 	delete(b.dialing, id)
 	if k := b.known[id]; k != nil {
 		k.Failures, k.NextDial = 0, time.Time{}
+		k.Tried = k.Tried || outbound
 	}
 	return c
 }
@@ -445,7 +565,8 @@ func (b *Book) PlanDials(now time.Time, rng *rand.Rand) []PeerAddr {
 	var out []PeerAddr
 	due := func(k *Known) bool {
 		_, dialing := b.dialing[k.ID]
-		return b.conns[k.ID] == nil && !dialing && len(k.Addrs) > 0 && !now.Before(k.NextDial) && !now.Before(b.BannedUntil(k.ID))
+		expired := k.Source == SourcePEX && k.Record != nil && recordExpired(k.Record, now)
+		return b.conns[k.ID] == nil && !dialing && len(k.Addrs) > 0 && !expired && !now.Before(k.NextDial) && !now.Before(b.BannedUntil(k.ID))
 	}
 	start := func(k *Known) {
 		addr := k.Addrs[k.Failures%len(k.Addrs)]

@@ -2,12 +2,14 @@ package p2p
 
 import (
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/qbind/qbind/crypto"
+	"github.com/qbind/qbind/types"
 )
 
 var t0 = time.Unix(1_800_000_000, 0)
@@ -257,29 +259,44 @@ func TestLearnCap(t *testing.T) {
 	pol := DefaultPolicy
 	pol.MaxKnown = 3
 	b := NewBook(hid(0), pol)
+	rng := rand.New(rand.NewPCG(1, 1))
 	sks := testKeys()
+	learn := func(k int, seq uint64, addr string) error {
+		return b.Learn(testRecord(t, sks[k], seq, addr), hid(50), t0, rng)
+	}
 	for i := range 3 {
-		if err := b.Learn(testRecord(t, sks[i+1], 5, "127.0.0.1:1")); err != nil {
+		if err := learn(i+1, 5, "127.0.0.1:1"); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := b.Learn(testRecord(t, sks[4], 5, "127.0.0.1:1")); !errors.Is(err, ErrBookFull) {
-		t.Fatalf("fourth: %v", err)
-	}
-	if err := b.Learn(testRecord(t, sks[1], 5, "127.0.0.1:2")); !errors.Is(err, ErrRecordStale) {
+	if err := learn(1, 5, "127.0.0.1:2"); !errors.Is(err, ErrRecordStale) {
 		t.Fatalf("same seq: %v", err)
 	}
-	if err := b.Learn(testRecord(t, sks[1], 6, "127.0.0.1:2")); err != nil {
+	if err := learn(1, 6, "127.0.0.1:2"); err != nil {
 		t.Fatalf("newer seq: %v", err)
 	}
 	// A peer that keeps failing makes room.
 	id := crypto.NodeID(sks[2].Public().Bytes())
-	b.DialFailed(id, t0, rand.New(rand.NewPCG(1, 1)))
-	if err := b.Learn(testRecord(t, sks[4], 5, "127.0.0.1:1")); err != nil {
-		t.Fatalf("after a failure: %v", err)
+	for range 3 {
+		b.DialFailed(id, t0, rng)
 	}
-	if b.Known(id) != nil {
+	if err := learn(4, 5, "127.0.0.1:1"); err != nil {
+		t.Fatalf("after failures: %v", err)
+	}
+	if b.Known(id) != nil || b.KnownCount() != 3 {
 		t.Fatal("failing peer kept")
+	}
+	// Otherwise a full table replaces a random discovered entry (it used to
+	// refuse with ErrBookFull, which let sybil records hold it forever).
+	if err := learn(5, 5, "127.0.0.1:1"); err != nil || b.KnownCount() != 3 {
+		t.Fatalf("fifth: %v, %d known", err, b.KnownCount())
+	}
+	// Only when every entry is connected is a new record refused.
+	for _, k := range b.sortedKnown() {
+		b.Connected(k.ID, ip("127.0.0.1"), true, t0)
+	}
+	if err := learn(6, 5, "127.0.0.1:1"); !errors.Is(err, ErrBookFull) {
+		t.Fatalf("table of connected peers: %v", err)
 	}
 }
 
@@ -463,5 +480,148 @@ func TestEvictionBanEscalates(t *testing.T) {
 	}
 	if !small.BannedUntil(hid(100)).IsZero() || small.BannedUntil(hid(119)).IsZero() {
 		t.Fatal("ban table did not keep the most recent evictions")
+	}
+}
+
+// bookRecord is an unsigned record (Learn trusts its caller on signatures).
+func bookRecord(i int, seq uint64, exp time.Time, addrs ...string) *types.NodeRecord {
+	return &types.NodeRecord{NodeID: hid(i), Addrs: addrs, Seq: seq, Expiry: uint64(exp.Unix())}
+}
+
+// The discovered-peer table resists flooding (an eclipse attempt): at most 4
+// records per /24 and 25 per source peer, expired records are dropped and
+// never dialled, and a full table replaces a random discovered entry
+// (failing ones first, then never-connected ones) instead of refusing honest
+// records. Configured, connected and in-flight entries are never replaced.
+func TestAddressBookFlood(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	hour := t0.Add(time.Hour)
+	learnAll := func(b *Book, recs []*types.NodeRecord, from func(int) crypto.Hash, now time.Time, want error) int {
+		t.Helper()
+		kept := 0
+		for i, r := range recs {
+			switch err := b.Learn(r, from(i), now, rng); {
+			case err == nil:
+				kept++
+			case !errors.Is(err, want):
+				t.Fatalf("record %d: %v", i, err)
+			}
+		}
+		return kept
+	}
+	one := func(int) crypto.Hash { return hid(1) }
+
+	// 100 sybil records in one /24 from one peer: 4 kept.
+	b := testBook(0)
+	var recs []*types.NodeRecord
+	for i := range 100 {
+		recs = append(recs, bookRecord(1000+i, 1, hour, "203.0.113.7:26656"))
+	}
+	if kept := learnAll(b, recs, one, t0, ErrBookSubnetFull); kept != 4 {
+		t.Fatalf("%d records kept from one /24, want 4", kept)
+	}
+	// Host names group by their last two labels.
+	recs = recs[:0]
+	for i := range 10 {
+		recs = append(recs, bookRecord(1100+i, 1, hour, fmt.Sprintf("n%d.Sybil.example:1", i)))
+	}
+	if kept := learnAll(b, recs, func(i int) crypto.Hash { return hid(2 + i) }, t0, ErrBookSubnetFull); kept != 4 {
+		t.Fatalf("%d records kept under one domain, want 4", kept)
+	}
+	if err := b.Learn(bookRecord(1200, 1, hour, "node.other.example:1"), hid(2), t0, rng); err != nil {
+		t.Fatal(err)
+	}
+	// One source teaches at most 25 records, whatever their /24s.
+	b = testBook(0)
+	recs = recs[:0]
+	for i := range 40 {
+		recs = append(recs, bookRecord(2000+i, 1, hour, fmt.Sprintf("10.%d.0.1:1", i)))
+	}
+	if kept := learnAll(b, recs, one, t0, ErrBookSourceFull); kept != 25 {
+		t.Fatalf("%d records kept from one source, want 25", kept)
+	}
+	// Expired and stale records are refused.
+	if err := b.Learn(bookRecord(2100, 1, t0.Add(-time.Second), "10.200.0.1:1"), hid(2), t0, rng); !errors.Is(err, types.ErrNodeRecordExpired) {
+		t.Fatalf("expired record: %v", err)
+	}
+
+	// A full table of records that expire (4 sources × 25, 4 per /24).
+	fill := func(b *Book, exp time.Time) []crypto.Hash {
+		var ids []crypto.Hash
+		for i := range 100 {
+			r := bookRecord(3000+i, 1, exp, fmt.Sprintf("10.%d.0.%d:1", i/4, i%4+1))
+			if err := b.Learn(r, hid(1+i/25), t0, rng); err != nil {
+				t.Fatalf("fill %d: %v", i, err)
+			}
+			ids = append(ids, r.NodeID)
+		}
+		return ids
+	}
+	b = testBook(0)
+	fill(b, t0.Add(time.Minute))
+	later := t0.Add(24 * time.Hour)
+	if d := b.PlanDials(later, rng); len(d) != 0 {
+		t.Fatalf("expired records dialled: %v", d)
+	}
+	if n := len(b.Records(100, later, rng)); n != 0 {
+		t.Fatalf("%d expired records served", n)
+	}
+	if err := b.Learn(bookRecord(5000, 1, later.Add(time.Hour), "192.0.2.3:26656"), hid(9), later, rng); err != nil {
+		t.Fatalf("honest record refused by a table of expired records: %v", err)
+	}
+	if n := b.discovered(); n != 1 {
+		t.Fatalf("%d discovered entries after the expired ones were dropped, want 1", n)
+	}
+	b = testBook(0)
+	fill(b, t0.Add(time.Minute))
+	if n := b.Prune(later); n != 100 || b.discovered() != 0 {
+		t.Fatalf("Prune dropped %d, %d left", n, b.discovered())
+	}
+
+	// A full table of live, never-dialled records: new records replace
+	// random discovered entries; configured, connected and in-flight entries
+	// stay.
+	b = testBook(0)
+	b.AddConfigured(PeerAddr{ID: hid(6), Addr: "198.51.100.6:1"}, SourceValidator)
+	b.AddConfigured(PeerAddr{ID: hid(7), Addr: "198.51.100.7:1"}, SourceBootstrap)
+	b.AddConfigured(PeerAddr{ID: hid(8), Addr: "198.51.100.8:1"}, SourceStatic)
+	ids := fill(b, hour)
+	for _, id := range ids[:5] {
+		b.Connected(id, ip("10.0.0.1"), true, t0)
+	}
+	inFlight := b.PlanDials(t0, rng)
+	for j := range 60 {
+		r := bookRecord(6000+j, 1, hour, fmt.Sprintf("172.16.%d.1:1", j))
+		if err := b.Learn(r, hid(20+j/25), t0, rng); err != nil {
+			t.Fatalf("new record %d into a full table: %v", j, err)
+		}
+	}
+	if n := b.discovered(); n != 100 {
+		t.Fatalf("%d discovered entries, cap 100", n)
+	}
+	for _, id := range append([]crypto.Hash{hid(6), hid(7), hid(8)}, ids[:5]...) {
+		if b.Known(id) == nil {
+			t.Fatalf("configured or connected entry %v replaced", id)
+		}
+	}
+	for _, p := range inFlight {
+		if b.Known(p.ID) == nil {
+			t.Fatalf("in-flight entry %v replaced", p.ID)
+		}
+	}
+	// A peer that keeps failing goes first.
+	var bad crypto.Hash
+	for _, k := range b.sortedKnown() {
+		if k.Source == SourcePEX && b.conns[k.ID] == nil && b.dialing[k.ID] == "" {
+			bad = k.ID
+			k.Failures = 3
+			break
+		}
+	}
+	if err := b.Learn(bookRecord(7000, 1, hour, "172.17.0.1:1"), hid(40), t0, rng); err != nil {
+		t.Fatal(err)
+	}
+	if b.Known(bad) != nil {
+		t.Fatal("a failing entry survived a replacement")
 	}
 }
