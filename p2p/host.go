@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/qbind/qbind/crypto"
@@ -186,6 +187,11 @@ type Host struct {
 	record     *types.NodeRecord // loop-owned
 	advertised string
 	lowDiv     bool
+
+	// held is the book's HeldSeqs, republished by the loop when the book's
+	// Version changes, so that readers drop stale records before verifying.
+	held        atomic.Pointer[map[crypto.Hash]uint64]
+	heldVersion uint64 // loop-owned
 }
 
 // New prepares a host (nothing listens until Start).
@@ -214,6 +220,7 @@ func New(cfg Config) (*Host, error) {
 	for _, p := range cfg.Bootstrap {
 		h.book.AddConfigured(p, SourceBootstrap)
 	}
+	h.held.Store(&map[crypto.Hash]uint64{})
 	h.hs = &kemtls.Config{
 		Network: cfg.Network, Cert: cert, KEMKey: cfg.KEMKey,
 		Authorize:        h.authorize,
@@ -471,7 +478,18 @@ func (h *Host) loop() {
 			h.planDials()
 			dial = clk.NewTimer(h.cfg.DialInterval)
 		}
+		h.bookChanged()
 		h.gauges()
+	}
+}
+
+// bookChanged republishes what is derived from the book's records when the
+// book's Version moved.
+func (h *Host) bookChanged() {
+	if v := h.book.Version(); v != h.heldVersion {
+		h.heldVersion = v
+		held := h.book.HeldSeqs()
+		h.held.Store(&held)
 	}
 }
 
@@ -505,6 +523,9 @@ func (h *Host) handle(ev any) {
 			_ = h.enqueue(e.p, MsgPeers, EncodePeers(recs))
 		}
 	case evPeers:
+		if !h.current(e.p) {
+			break // evicted meanwhile (e.g. for forged records in the same message)
+		}
 		learned := false
 		for _, r := range e.recs {
 			if err := h.book.Learn(r, e.p.id, now, h.cfg.Rand); err != nil {

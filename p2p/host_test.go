@@ -1,6 +1,7 @@
 package p2p
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"github.com/prometheus/client_golang/prometheus"
@@ -571,5 +572,52 @@ func TestUnsolicitedPeersRefused(t *testing.T) {
 	hn.until("second Peers handled", 0, func() bool { return scoreAt(a, rp.id) != 60 || a.KnownPeers() != 2 })
 	if s, k := scoreAt(a, rp.id), a.KnownPeers(); s != 40 || k != 2 {
 		t.Fatalf("after a second Peers: score %d (want 40), %d known (want 2)", s, k)
+	}
+}
+
+// Records in a Peers answer that the book would refuse anyway (not newer
+// than the one held, ours, repeated in the message, expired) are dropped
+// before any signature check; each record that fails verification costs
+// the sender 10 points.
+func TestPeersScreenedBeforeVerify(t *testing.T) {
+	hn := newHarness(t)
+	a := hn.start(0, "127.0.1.1:0", nil)
+	m := a.cfg.Metrics
+	rp := hn.rawPeer(a, 2, "127.0.3.1", false)
+	rp.send(t, MsgPeers, EncodePeers([]*types.NodeRecord{rp.rec}))
+	hn.until("introduction learned", 0, func() bool { return a.KnownPeers() == 1 })
+	rejected0 := testutil.ToFloat64(m.PEXRecordsRejected)
+
+	forged := func(r *types.NodeRecord) *types.NodeRecord {
+		c := *r
+		c.Signature = bytes.Clone(r.Signature)
+		c.Signature[10] ^= 1
+		return &c
+	}
+	good := testRecord(t, testKeys()[4], 1, "127.0.5.1:1")
+	expired := testRecord(t, testKeys()[5], 1, "127.0.6.1:1")
+	expired.Expiry = uint64(t0.Unix()) // expired once the clock moves
+	answer := []*types.NodeRecord{
+		forged(rp.rec), // same seq as held: stale, not verified
+		forged(testRecord(t, testKeys()[0], 9, "127.0.1.1:1")), // a's own: not verified
+		forged(testRecord(t, testKeys()[3], 1, "127.0.4.1:1")), // verified, bad: −10
+		good,
+		good,            // repeated: not verified twice
+		forged(expired), // expired: not verified
+	}
+	hn.clk.Advance(30 * time.Second)
+	rp.next(t, MsgGetPeers)
+	rp.send(t, MsgPeers, EncodePeers(answer))
+	// The reader posts the penalty before the records: both are handled once
+	// the good record is known.
+	hn.until("answer handled", 0, func() bool { return a.KnownPeers() == 2 })
+	if s := scoreAt(a, rp.id); s != 70 {
+		t.Fatalf("score %d after one forged record, want 70", s)
+	}
+	if got := testutil.ToFloat64(m.PEXRecordsRejected) - rejected0; got != 1 {
+		t.Fatalf("%v records failed verification, want 1 (the others must not be verified)", got)
+	}
+	if got := testutil.ToFloat64(m.PEXRecordsSkipped); got != 4 {
+		t.Fatalf("%v records skipped before verification, want 4", got)
 	}
 }

@@ -43,6 +43,7 @@ type Metrics struct {
 	PEXRecordsAccepted  Counter // qbind_p2p_pex_records_accepted_total
 	PEXRecordsRejected  Counter // qbind_p2p_pex_records_rejected_total
 	PEXUnsolicited      Counter // qbind_p2p_pex_unsolicited_total
+	PEXRecordsSkipped   Counter // qbind_p2p_pex_records_skipped_total
 }
 
 // NewMetrics creates the metric set and registers it with reg (nil: not
@@ -84,7 +85,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m.RateLimitedMessages = counter("rate_limited_messages_total", "Inbound messages dropped by a peer's message or byte bucket.")
 	m.BadMessages = counter("bad_messages_total", "Inbound messages that did not decode.")
 	m.PEXRecordsAccepted = counter("pex_records_accepted_total", "NodeRecords accepted from peer exchange.")
-	m.PEXRecordsRejected = counter("pex_records_rejected_total", "NodeRecords rejected (signature, expiry, cap).")
+	m.PEXRecordsRejected = counter("pex_records_rejected_total", "NodeRecords rejected (bad signature or node id, address-book limits).")
+	m.PEXRecordsSkipped = counter("pex_records_skipped_total", "NodeRecords dropped before verification (ours, expired, repeated, not newer than held).")
 	m.PEXUnsolicited = counter("pex_unsolicited_total", "Peers messages dropped because they answered no GetPeers of ours.")
 	if reg != nil {
 		reg.MustRegister(all...)

@@ -11,6 +11,7 @@ import (
 	"github.com/qbind/qbind/crypto"
 	"github.com/qbind/qbind/p2p/kemtls"
 	"github.com/qbind/qbind/p2p/ratelimit"
+	"github.com/qbind/qbind/types"
 )
 
 // peer is one live session: a reader goroutine (buckets, decoding, control
@@ -145,15 +146,23 @@ func (p *peer) control(t MsgType, body []byte) error {
 			h.post(evPenalize{p: p, amount: penaltyUnsolicited, why: "unsolicited peers message"})
 			return nil
 		}
-		// Verify here (CPU in the peer's goroutine, not the manager's).
+		// Verify here (CPU in the peer's goroutine, not the manager's), and
+		// only the records the book might take.
 		now := h.cfg.Clock.Now()
-		ok := recs[:0]
+		recs, skipped := screenRecords(recs, h.id, *h.held.Load(), now)
+		h.m.PEXRecordsSkipped.Add(float64(skipped))
+		ok, bad := recs[:0], 0
 		for _, r := range recs {
 			if r.Verify(h.cfg.Network, now, h.cfg.KeyCache) != nil {
-				h.m.PEXRecordsRejected.Inc()
+				bad++
 				continue
 			}
 			ok = append(ok, r)
+		}
+		if bad > 0 {
+			// An honest node relays only records it verified.
+			h.m.PEXRecordsRejected.Add(float64(bad))
+			h.post(evPenalize{p: p, amount: min(100, bad*penaltyBadRecord), why: "forged node records"})
 		}
 		if len(ok) > 0 {
 			h.post(evPeers{p: p, recs: ok})
@@ -177,7 +186,25 @@ func (p *peer) control(t MsgType, body []byte) error {
 const (
 	penaltyBadMessage  = 20 // undecodable or oversized message
 	penaltyUnsolicited = 20 // Peers that answers no GetPeers of ours
+	penaltyBadRecord   = 10 // per record in a Peers message that fails verification
 )
+
+// screenRecords drops, before any signature check, the records Book.Learn
+// would refuse anyway: ours, expired ones, ones without an address, repeats
+// within the message and ones not newer than the record held (held: id →
+// seq). It returns the rest, reusing recs, and how many it dropped.
+func screenRecords(recs []*types.NodeRecord, self crypto.Hash, held map[crypto.Hash]uint64, now time.Time) ([]*types.NodeRecord, int) {
+	out := recs[:0]
+	seen := make(map[crypto.Hash]bool, len(recs))
+	for _, r := range recs {
+		if seq, ok := held[r.NodeID]; (ok && r.Seq <= seq) || r.NodeID == self || seen[r.NodeID] || len(r.Addrs) == 0 || recordExpired(r, now) {
+			continue
+		}
+		seen[r.NodeID] = true
+		out = append(out, r)
+	}
+	return out, len(recs) - len(out)
+}
 
 func ignoreFull(err error) error {
 	if errors.Is(err, ErrQueueFull) || errors.Is(err, ErrPeerClosed) {

@@ -142,6 +142,7 @@ type Book struct {
 	conns      map[crypto.Hash]*Conn
 	dialing    map[crypto.Hash]string // id → address being dialled
 	bans       map[crypto.Hash]*ban   // evicted ids, with or without a book entry (≤ MaxBans)
+	version    uint64                 // bumped when the set of held records changes
 }
 
 // ban remembers the evictions of one id.
@@ -259,7 +260,27 @@ func (b *Book) Prune(now time.Time) int {
 			n++
 		}
 	}
+	if n > 0 {
+		b.version++
+	}
 	return n
+}
+
+// Version changes whenever the set of held records does (a record learned,
+// replaced or dropped), so that derived state (the Peers reply, the
+// held-record index of the readers) can be rebuilt only then.
+func (b *Book) Version() uint64 { return b.version }
+
+// HeldSeqs maps every id with a held record to that record's seq: a record
+// for one of them that is not newer would be refused as stale.
+func (b *Book) HeldSeqs() map[crypto.Hash]uint64 {
+	m := make(map[crypto.Hash]uint64, len(b.known))
+	for id, k := range b.known {
+		if k.Record != nil {
+			m[id] = k.Record.Seq
+		}
+	}
+	return m
 }
 
 // Learn stores a verified NodeRecord that peer from sent us (the caller
@@ -299,6 +320,7 @@ func (b *Book) Learn(rec *types.NodeRecord, from crypto.Hash, now time.Time, rng
 			}
 		}
 		k.Record = rec
+		b.version++
 		return nil
 	}
 	b.Prune(now)
@@ -316,6 +338,7 @@ func (b *Book) Learn(rec *types.NodeRecord, from crypto.Hash, now time.Time, rng
 		delete(b.known, victim.ID)
 	}
 	b.known[rec.NodeID] = &Known{ID: rec.NodeID, Addrs: slices.Clone(rec.Addrs), Source: SourcePEX, Record: rec, From: from, Group: group}
+	b.version++
 	return nil
 }
 
