@@ -192,7 +192,18 @@ type Host struct {
 	// Version changes, so that readers drop stale records before verifying.
 	held        atomic.Pointer[map[crypto.Hash]uint64]
 	heldVersion uint64 // loop-owned
+
+	// The Peers answer to GetPeers, encoded once and shared (loop-owned).
+	pexReply        []byte // the frame payload, nil: none yet
+	pexReplyAt      time.Time
+	pexReplyVersion uint64            // book Version it was built from
+	pexReplyRecord  *types.NodeRecord // our record it carries
+	pexBuilds       int               // for tests
 }
+
+// pexReplyMinAge is how long a Peers answer is reused after the book
+// changed; an unchanged one is reused for a PEX interval.
+const pexReplyMinAge = time.Second
 
 // New prepares a host (nothing listens until Start).
 func New(cfg Config) (*Host, error) {
@@ -483,6 +494,22 @@ func (h *Host) loop() {
 	}
 }
 
+// peersReply is the payload answering GetPeers: up to 99 random records of
+// the book and ours, rebuilt when older than a PEX interval, or than
+// pexReplyMinAge if the book or our record changed since. Every asker in
+// that window gets the same answer (and the same sample).
+func (h *Host) peersReply(now time.Time) []byte {
+	age := now.Sub(h.pexReplyAt)
+	changed := h.pexReplyVersion != h.book.Version() || h.pexReplyRecord != h.record
+	if h.pexReply == nil || age >= h.cfg.PEXInterval || age < 0 || (changed && age >= pexReplyMinAge) {
+		recs := append(h.book.Records(MaxPeersPerMessage-1, now, h.cfg.Rand), h.record)
+		h.pexReply = Encode(MsgPeers, EncodePeers(recs))
+		h.pexReplyAt, h.pexReplyVersion, h.pexReplyRecord = now, h.book.Version(), h.record
+		h.pexBuilds++
+	}
+	return h.pexReply
+}
+
 // bookChanged republishes what is derived from the book's records when the
 // book's Version moved.
 func (h *Host) bookChanged() {
@@ -518,10 +545,16 @@ func (h *Host) handle(ev any) {
 			h.emit(Event{Kind: EventPong, Peer: e.p.id})
 		}
 	case evGetPeers:
-		if h.current(e.p) {
-			recs := append(h.book.Records(MaxPeersPerMessage-1, now, h.cfg.Rand), h.record)
-			_ = h.enqueue(e.p, MsgPeers, EncodePeers(recs))
+		if !h.current(e.p) {
+			break
 		}
+		// Build nothing the peer's queue could not take (its reader is
+		// rate-limited to 2 requests per PEX interval; the answer is cached).
+		if !e.p.q.Fits(ClassControl, max(len(h.pexReply), 1)) {
+			h.m.SendQueueDrops.Inc()
+			break
+		}
+		_ = e.p.q.Push(ClassControl, h.peersReply(now))
 	case evPeers:
 		if !h.current(e.p) {
 			break // evicted meanwhile (e.g. for forged records in the same message)

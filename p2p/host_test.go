@@ -621,3 +621,77 @@ func TestPeersScreenedBeforeVerify(t *testing.T) {
 		t.Fatalf("%v records skipped before verification, want 4", got)
 	}
 }
+
+// GetPeers is answered at most twice per PEX interval per peer (a bucket of
+// 2 refilled every PEXInterval/2); each excess request costs 10 points and
+// gets no answer. Answers come from a cached encoding, rebuilt at most once
+// a second when the book changed and at least every PEX interval.
+func TestGetPeersLimited(t *testing.T) {
+	hn := newHarness(t)
+	a := hn.start(0, "127.0.1.1:0", func(c *Config) { c.Policy = DefaultPolicy; c.Policy.OutboundTarget = 0 })
+	m := a.cfg.Metrics
+	builds := func() (n int) { a.do(func() { n = a.pexBuilds }); return n }
+	asker := hn.rawPeer(a, 3, "127.0.4.1", false)
+	asker.send(t, MsgPeers, EncodePeers([]*types.NodeRecord{asker.rec}))
+	hn.until("asker known", 0, func() bool { return a.KnownPeers() == 1 })
+	flooder := hn.rawPeer(a, 2, "127.0.3.1", false)
+	flooder.send(t, MsgPeers, EncodePeers([]*types.NodeRecord{flooder.rec}))
+	hn.until("flooder known", 0, func() bool { return a.KnownPeers() == 2 })
+
+	asker.next(t, MsgPeers) // a's introduction
+	asker.send(t, MsgGetPeers, nil)
+	recs, err := DecodePeers(asker.next(t, MsgPeers))
+	if err != nil || len(recs) != 3 {
+		t.Fatalf("answer: %d records (want a's and both peers'), %v", len(recs), err)
+	}
+
+	for range 10 {
+		if flooder.s.Send(Encode(MsgGetPeers, nil), time.Second) != nil {
+			break // evicted already
+		}
+	}
+	// Until a closes the session (eviction) or all 10 are answered.
+	answers, closed := 0, false
+	hn.until("flooder handled", 0, func() bool {
+		for {
+			select {
+			case f, ok := <-flooder.frames:
+				if !ok {
+					closed = true
+					return true
+				}
+				if ty, _, _ := DecodeEnvelope(f); ty == MsgPeers {
+					answers++
+				}
+			default:
+				return answers >= 11
+			}
+		}
+	})
+	evicted := func() bool {
+		return hn.has(0, func(e Event) bool { return e.Kind == EventEvicted && e.Peer == flooder.id })
+	}
+	if closed {
+		hn.until("eviction event", 0, evicted)
+	}
+	if !evicted() {
+		t.Fatalf("GetPeers flood not penalised: %d answers, score %d", answers-1, scoreAt(a, flooder.id))
+	}
+	if answers > 1+2 {
+		t.Fatalf("%d answers to the flooder, want ≤ 2", answers-1)
+	}
+	if got := testutil.ToFloat64(m.PEXRequestsRefused); got < 6 {
+		t.Fatalf("%v requests refused, want ≥ 6 (score 80 → below 30)", got)
+	}
+	if n := builds(); n != 1 {
+		t.Fatalf("answer built %d times for an unchanged book", n)
+	}
+	// A PEX interval later the cache is rebuilt; the asker's bucket refilled.
+	hn.clk.Advance(30 * time.Second)
+	asker.next(t, MsgGetPeers) // the tick asked the asker: no answer needed
+	asker.send(t, MsgGetPeers, nil)
+	asker.next(t, MsgPeers)
+	if n := builds(); n != 2 {
+		t.Fatalf("%d builds after a PEX interval, want 2", n)
+	}
+}

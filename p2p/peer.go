@@ -26,6 +26,7 @@ type peer struct {
 	q         *sendQueue
 	msgs      ratelimit.Bucket // reader goroutine only
 	bytes     ratelimit.Bucket
+	getPeers  ratelimit.Bucket // GetPeers answered: 2 per PEX interval
 	// pexAskedAt is the (Clock) time in unix ns of our outstanding GetPeers
 	// to this peer, 0 if none: set by the manager, consumed by the reader
 	// when the answer arrives.
@@ -42,7 +43,9 @@ func (h *Host) newPeer(s *kemtls.Session, validator bool) *peer {
 		q:     newSendQueue(h.cfg.Queue),
 		msgs:  ratelimit.NewBucket(h.cfg.MsgRate, h.cfg.MsgBurst),
 		bytes: ratelimit.NewBucket(h.cfg.ByteRate, h.cfg.ByteBurst),
-		done:  make(chan struct{}),
+		// An honest node asks a peer at most once per PEX interval.
+		getPeers: ratelimit.NewBucket(2/h.cfg.PEXInterval.Seconds(), 2),
+		done:     make(chan struct{}),
 	}
 }
 
@@ -129,6 +132,11 @@ func (p *peer) control(t MsgType, body []byte) error {
 		}
 		h.post(evPong{p: p, nonce: n})
 	case MsgGetPeers:
+		if !p.getPeers.Allow(h.cfg.Clock.Now(), 1) {
+			h.m.PEXRequestsRefused.Inc()
+			h.post(evPenalize{p: p, amount: penaltyGetPeersRate, why: "GetPeers rate"})
+			return nil
+		}
 		h.post(evGetPeers{p: p})
 	case MsgPeers:
 		recs, err := DecodePeers(body)
@@ -184,9 +192,10 @@ func (p *peer) control(t MsgType, body []byte) error {
 // Score penalties for misbehaviour (the liveness score starts at 80; a peer
 // below 30 is evicted).
 const (
-	penaltyBadMessage  = 20 // undecodable or oversized message
-	penaltyUnsolicited = 20 // Peers that answers no GetPeers of ours
-	penaltyBadRecord   = 10 // per record in a Peers message that fails verification
+	penaltyBadMessage   = 20 // undecodable or oversized message
+	penaltyUnsolicited  = 20 // Peers that answers no GetPeers of ours
+	penaltyBadRecord    = 10 // per record in a Peers message that fails verification
+	penaltyGetPeersRate = 10 // GetPeers beyond 2 per PEX interval (not answered)
 )
 
 // screenRecords drops, before any signature check, the records Book.Learn

@@ -60,6 +60,14 @@ func (s *sendQueue) Push(c Class, payload []byte) error {
 	return nil
 }
 
+// Fits reports whether a payload of n bytes would be accepted in class c
+// now.
+func (s *sendQueue) Fits(c Class, n int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.closed && len(s.q[c]) < s.lim.Msgs[c] && s.bytes[c]+n <= s.lim.Bytes[c]
+}
+
 // tryPop returns the head of the highest non-empty class.
 func (s *sendQueue) tryPop() ([]byte, bool) {
 	s.mu.Lock()
