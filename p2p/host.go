@@ -330,8 +330,14 @@ func (h *Host) Close() error {
 	return err
 }
 
-// Send queues a message to one peer with its type's priority.
+// Send queues a message to one peer with its type's priority. A body over
+// its type's cap is refused (ErrMessageTooBig; ErrUnknownMessage for an
+// undefined type) before anything is queued: the receiver would drop it and
+// penalise us.
 func (h *Host) Send(to crypto.Hash, t MsgType, body []byte) error {
+	if err := CheckBody(t, len(body)); err != nil {
+		return err
+	}
 	h.mu.RLock()
 	p := h.peers[to]
 	h.mu.RUnlock()
@@ -352,8 +358,11 @@ func (h *Host) enqueue(p *peer, t MsgType, body []byte) error {
 }
 
 // Broadcast queues a message to every connected peer and returns how many
-// accepted it.
-func (h *Host) Broadcast(t MsgType, body []byte) int {
+// accepted it; a body refused by CheckBody reaches none (0 and the error).
+func (h *Host) Broadcast(t MsgType, body []byte) (int, error) {
+	if err := CheckBody(t, len(body)); err != nil {
+		return 0, err
+	}
 	h.mu.RLock()
 	ps := make([]*peer, 0, len(h.peers))
 	for _, p := range h.peers {
@@ -366,7 +375,7 @@ func (h *Host) Broadcast(t MsgType, body []byte) int {
 			n++
 		}
 	}
-	return n
+	return n, nil
 }
 
 // Peers returns the connected peers with their liveness state.

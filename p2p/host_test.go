@@ -196,8 +196,8 @@ func TestMeshFromBootstrap(t *testing.T) {
 	}
 	// Every node's messages reach every other node.
 	for _, n := range nodes {
-		if got := n.Broadcast(MsgVote, []byte("v")); got != 5 {
-			t.Fatalf("broadcast reached %d", got)
+		if got, err := n.Broadcast(MsgVote, []byte("v")); got != 5 || err != nil {
+			t.Fatalf("broadcast reached %d: %v", got, err)
 		}
 	}
 	hn.until("broadcasts", 0, func() bool {
@@ -694,4 +694,54 @@ func TestGetPeersLimited(t *testing.T) {
 	if n := builds(); n != 2 {
 		t.Fatalf("%d builds after a PEX interval, want 2", n)
 	}
+}
+
+// Send and Broadcast refuse a body over its type's cap (the receiver would
+// penalise us, or the frame would not fit); a frame the writer still fails to
+// send closes the session, so the peer is reported and redialled instead of
+// staying connected while nothing is delivered.
+func TestOversizeSendRefused(t *testing.T) {
+	hn := newHarness(t)
+	a := hn.start(0, "127.0.1.1:0", nil)
+	b := hn.start(1, "127.0.2.1:0", func(c *Config) { c.Bootstrap = []PeerAddr{a.PeerAddr()} })
+	hn.until("a–b session", 0, func() bool { return connectedTo(a, b.ID()) && connectedTo(b, a.ID()) })
+	for _, tc := range []struct {
+		ty MsgType
+		n  int
+	}{{MsgSyncResponse, 9 << 20}, {MsgProposal, MaxConsensusBody + 1}, {MsgPing, 9}} {
+		if err := a.Send(b.ID(), tc.ty, make([]byte, tc.n)); !errors.Is(err, ErrMessageTooBig) {
+			t.Fatalf("Send %v of %d bytes: %v", tc.ty, tc.n, err)
+		}
+		if n, err := a.Broadcast(tc.ty, make([]byte, tc.n)); n != 0 || !errors.Is(err, ErrMessageTooBig) {
+			t.Fatalf("Broadcast %v of %d bytes: %d, %v", tc.ty, tc.n, n, err)
+		}
+	}
+	if err := a.Send(b.ID(), MsgType(0x7f), nil); !errors.Is(err, ErrUnknownMessage) {
+		t.Fatalf("unknown type: %v", err)
+	}
+	if err := a.Send(b.ID(), MsgProposal, make([]byte, MaxConsensusBody)); err != nil {
+		t.Fatalf("body at the cap: %v", err)
+	}
+	for i := range 10 {
+		if err := a.Send(b.ID(), MsgVote, []byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hn.until("everything delivered", 0, func() bool { return b.count(a.ID()) == 11 })
+	if s := scoreAt(b, a.ID()); s != 80 {
+		t.Fatalf("a penalised by b: score %d", s)
+	}
+
+	// A frame the writer cannot send (here: over the frame cap, slipped past
+	// Send) ends the session.
+	a.mu.RLock()
+	p := a.peers[b.ID()]
+	a.mu.RUnlock()
+	if err := p.q.Push(ClassSync, make([]byte, kemtls.MaxPayloadSize+1)); err != nil {
+		t.Fatal(err)
+	}
+	hn.until("session closed and reported at both ends", 0, func() bool {
+		return hn.has(0, func(e Event) bool { return e.Kind == EventDisconnected && e.Peer == b.ID() }) &&
+			hn.has(1, func(e Event) bool { return e.Kind == EventDisconnected && e.Peer == a.ID() })
+	})
 }

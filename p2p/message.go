@@ -128,6 +128,20 @@ var (
 	ErrMessageDecode  = errors.New("p2p: message body does not decode")
 )
 
+// CheckBody reports whether a body of n bytes may be sent as type t: the
+// type is defined and n is within its cap (what DecodeEnvelope enforces at
+// the receiver).
+func CheckBody(t MsgType, n int) error {
+	info, ok := typeTable[t]
+	if !ok {
+		return fmt.Errorf("%w: %#x", ErrUnknownMessage, uint8(t))
+	}
+	if n > info.maxBody {
+		return fmt.Errorf("%w: %v body of %d bytes > %d", ErrMessageTooBig, t, n, info.maxBody)
+	}
+	return nil
+}
+
 // Encode returns the envelope type ‖ body.
 func Encode(t MsgType, body []byte) []byte {
 	out := make([]byte, 1+len(body))
@@ -143,15 +157,10 @@ func DecodeEnvelope(in []byte) (MsgType, []byte, error) {
 		return 0, nil, ErrEmptyMessage
 	}
 	t := MsgType(in[0])
-	info, ok := typeTable[t]
-	if !ok {
-		return 0, nil, fmt.Errorf("%w: %#x", ErrUnknownMessage, in[0])
+	if err := CheckBody(t, len(in)-1); err != nil {
+		return 0, nil, err
 	}
-	body := in[1:]
-	if len(body) > info.maxBody {
-		return 0, nil, fmt.Errorf("%w: %v body of %d bytes > %d", ErrMessageTooBig, t, len(body), info.maxBody)
-	}
-	return t, body, nil
+	return t, in[1:], nil
 }
 
 // EncodeNonce is the body of Ping and Pong.

@@ -77,7 +77,12 @@ func (p *peer) writeLoop() {
 			return
 		}
 		if err := p.s.Send(payload, p.h.cfg.WriteTimeout); err != nil {
-			return // the reader sees the closed session and reports it
+			// Whatever failed (timeout, connection, a frame over the cap),
+			// end the session: the reader sees it closed and reports it, so
+			// the peer is redialled instead of left connected but mute.
+			p.h.log.Debug("p2p: send failed, closing the session", "peer", short(p.id), "err", err)
+			p.s.Close()
+			return
 		}
 		m.MessagesOut.Inc()
 		m.BytesOut.Add(float64(len(payload)))
