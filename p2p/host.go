@@ -187,6 +187,7 @@ type Host struct {
 	record     *types.NodeRecord // loop-owned
 	advertised string
 	lowDiv     bool
+	started    time.Time
 
 	// held is the book's HeldSeqs, republished by the loop when the book's
 	// Version changes, so that readers drop stale records before verifying.
@@ -301,6 +302,7 @@ func (h *Host) Start() error {
 		ln.Close()
 		return err
 	}
+	h.started = h.cfg.Clock.Now()
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	h.wg.Add(2)
 	go h.acceptLoop()
@@ -817,7 +819,7 @@ func (h *Host) gauges() {
 	h.m.KnownPeers.Set(float64(h.book.KnownCount()))
 	outN, d16 := h.book.Diversity()
 	h.m.OutboundSubnets16.Set(float64(d16))
-	low := outN >= 2 && d16 < 2
+	low := lowDiversity(h.cfg.Policy.OutboundTarget, d16, h.cfg.Clock.Now().Sub(h.started), h.cfg.PEXInterval)
 	if low {
 		h.m.LowDiversity.Set(1)
 	} else {

@@ -210,14 +210,16 @@ func TestMeshFromBootstrap(t *testing.T) {
 		}
 		return true
 	})
-	// All on 127.0.0.0/16: the low-diversity warning fired.
-	warned := false
-	for i := range nodes {
-		warned = warned || hn.has(i, func(e Event) bool { return e.Kind == EventLowDiversity })
-	}
-	if !warned {
-		t.Fatal("no low-diversity warning with every outbound peer in one /16")
-	}
+	// All on 127.0.0.0/16: the low-diversity warning fires (once start-up
+	// has had a PEX interval to dial).
+	hn.until("low-diversity warning with every outbound peer in one /16", 10*time.Second, func() bool {
+		for i := range nodes {
+			if hn.has(i, func(e Event) bool { return e.Kind == EventLowDiversity }) {
+				return true
+			}
+		}
+		return false
+	})
 }
 
 func nodeIndex(id crypto.Hash) int {
@@ -744,4 +746,22 @@ func TestOversizeSendRefused(t *testing.T) {
 		return hn.has(0, func(e Event) bool { return e.Kind == EventDisconnected && e.Peer == b.ID() }) &&
 			hn.has(1, func(e Event) bool { return e.Kind == EventDisconnected && e.Peer == a.ID() })
 	})
+}
+
+// A node with one outbound peer (one /16) warns about diversity, but only
+// once start-up has had a PEX interval to dial.
+func TestLowDiversityWarningOnePeer(t *testing.T) {
+	hn := newHarness(t)
+	b := hn.start(1, "127.0.2.1:0", nil)
+	a := hn.start(0, "127.0.1.1:0", func(c *Config) { c.Bootstrap = []PeerAddr{b.PeerAddr()} })
+	hn.until("a–b session", 0, func() bool { return connectedTo(a, b.ID()) && connectedTo(b, a.ID()) })
+	warned := func() bool { return hn.has(0, func(e Event) bool { return e.Kind == EventLowDiversity }) }
+	if warned() || testutil.ToFloat64(a.cfg.Metrics.LowDiversity) != 0 {
+		t.Fatal("warned during start-up")
+	}
+	hn.clk.Advance(30 * time.Second)
+	hn.until("warning after the first PEX interval", 0, warned)
+	if testutil.ToFloat64(a.cfg.Metrics.LowDiversity) != 1 {
+		t.Fatal("low-diversity gauge not set")
+	}
 }

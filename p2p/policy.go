@@ -754,6 +754,14 @@ func (b *Book) BannedUntil(id crypto.Hash) time.Time {
 	return time.Time{}
 }
 
+// lowDiversity is the eclipse warning rule: a node that dials (target > 0)
+// and whose outbound peers span fewer than 2 distinct /16s (0 or 1 peers
+// included) warns, once it has been up for a PEX interval (start-up had a
+// chance to dial).
+func lowDiversity(target, distinct16 int, up, pexInterval time.Duration) bool {
+	return target > 0 && distinct16 < 2 && up >= pexInterval
+}
+
 // Diversity counts outbound peers and the distinct IPv4 /16s (IPv6 /32s)
 // among them. Spec §5.4 wants ≥ 2 (a warning, not a refusal).
 func (b *Book) Diversity() (outbound, distinct16 int) {

@@ -625,3 +625,26 @@ func TestAddressBookFlood(t *testing.T) {
 		t.Fatal("a failing entry survived a replacement")
 	}
 }
+
+// The /16 diversity warning: below 2 distinct /16s among outbound peers,
+// including 0 or 1 outbound peers, once start-up had a PEX interval to dial;
+// never with an outbound target of 0.
+func TestLowDiversityRule(t *testing.T) {
+	const pex = 30 * time.Second
+	for _, tc := range []struct {
+		target, distinct int
+		up               time.Duration
+		want             bool
+	}{
+		{8, 0, pex, true},
+		{8, 1, pex, true},
+		{8, 1, time.Hour, true},
+		{8, 2, pex, false},
+		{8, 0, pex - time.Second, false}, // still starting
+		{0, 0, time.Hour, false},
+	} {
+		if got := lowDiversity(tc.target, tc.distinct, tc.up, pex); got != tc.want {
+			t.Errorf("target %d, %d distinct /16s, up %v: %v, want %v", tc.target, tc.distinct, tc.up, got, tc.want)
+		}
+	}
+}
