@@ -25,6 +25,14 @@ var (
 	ErrHostClosed  = errors.New("p2p: host closed")
 )
 
+// Why a connected peer was removed: Event.Err of EventEvicted, and of the
+// EventDisconnected of a validator that is reconnected instead.
+var (
+	ErrLiveness     = errors.New("p2p: missed heartbeats or liveness score too low")
+	ErrMisbehaviour = errors.New("p2p: score too low after misbehaviour")
+	ErrSlowReader   = errors.New("p2p: peer does not drain its send queue")
+)
+
 // Config configures a Host. Zero durations and limits take the defaults
 // noted on each field.
 type Config struct {
@@ -60,6 +68,10 @@ type Config struct {
 	RateLimitPenalty                       int
 	Queue                                  QueueLimits   // zero: DefaultQueueLimits
 	WriteTimeout                           time.Duration // 10 s per frame: a peer that does not read is cut off
+	// SlowPeerDrops: a peer for which more consensus and batch messages than
+	// this were dropped (its send queue full) within one heartbeat interval
+	// loses 30 score points at that heartbeat (64; negative: never).
+	SlowPeerDrops int
 
 	HandshakeLimits  ratelimit.HandshakeLimits // zero: ratelimit.DefaultHandshakeLimits
 	MaxHalfOpen      int                       // 64
@@ -105,6 +117,9 @@ func (c *Config) setDefaults() {
 	deff(&c.ByteBurst, 128<<20)
 	if c.RateLimitPenalty == 0 {
 		c.RateLimitPenalty = 5
+	}
+	if c.SlowPeerDrops == 0 {
+		c.SlowPeerDrops = 64
 	}
 	if c.Queue == (QueueLimits{}) {
 		c.Queue = DefaultQueueLimits
@@ -350,11 +365,16 @@ func (h *Host) Send(to crypto.Hash, t MsgType, body []byte) error {
 }
 
 func (h *Host) enqueue(p *peer, t MsgType, body []byte) error {
-	err := p.q.Push(t.Class(), Encode(t, body))
+	c := t.Class()
+	err := p.q.Push(c, Encode(t, body))
 	if errors.Is(err, ErrQueueFull) {
 		// Dropped and counted. A peer that stops reading is cut off by the
-		// write timeout, not here: a burst we produce is not its fault.
+		// write timeout; one that reads too slowly for consensus and batch
+		// traffic is scored down at the next heartbeat (slowPeers).
 		h.m.SendQueueDrops.Inc()
+		if c == ClassConsensus || c == ClassBatch {
+			p.slowDrops.Add(1)
+		}
 	}
 	return err
 }
@@ -587,7 +607,7 @@ func (h *Host) handle(ev any) {
 		}
 	case evPenalize:
 		if h.current(e.p) && h.book.Penalize(e.p.id, e.amount) {
-			h.evict(e.p, now, e.why)
+			h.evict(e.p, now, fmt.Errorf("%w: %s", ErrMisbehaviour, e.why))
 		}
 	}
 }
@@ -679,13 +699,53 @@ func (h *Host) onSession(s *kemtls.Session, outbound bool, now time.Time) {
 	h.emit(Event{Kind: EventConnected, Peer: id, Outbound: outbound})
 }
 
-func (h *Host) evict(p *peer, now time.Time, why string) {
+func (h *Host) evict(p *peer, now time.Time, why error) {
 	h.removePeer(p)
 	h.book.Evicted(p.id, now, h.cfg.Rand)
 	h.m.Evictions.Inc()
 	p.close(ByeEvicted)
 	h.log.Info("p2p: peer evicted", "peer", short(p.id), "reason", why)
-	h.emit(Event{Kind: EventEvicted, Peer: p.id, Outbound: p.outbound})
+	h.emit(Event{Kind: EventEvicted, Peer: p.id, Outbound: p.outbound, Err: why})
+}
+
+// reconnect closes a validator session and redials it at once (validators
+// are never evicted).
+func (h *Host) reconnect(p *peer, now time.Time, why error) {
+	h.removePeer(p)
+	h.book.Disconnected(p.id, now, h.cfg.Rand)
+	if k := h.book.Known(p.id); k != nil {
+		k.NextDial = now
+	}
+	p.close(ByeEvicted)
+	h.log.Info("p2p: reconnecting validator", "peer", short(p.id), "reason", why)
+	h.emit(Event{Kind: EventDisconnected, Peer: p.id, Outbound: p.outbound, Err: why})
+	h.planDials()
+}
+
+// slowPeers scores down each peer for which more than SlowPeerDrops
+// consensus and batch messages were dropped since the last heartbeat: −30,
+// so the second such interval in a row evicts a non-validator through the
+// usual score rule; a validator's session is reconnected instead once its
+// score falls below the eviction threshold.
+func (h *Host) slowPeers(now time.Time) {
+	h.mu.RLock()
+	ps := make([]*peer, 0, len(h.peers))
+	for _, p := range h.peers {
+		ps = append(ps, p)
+	}
+	h.mu.RUnlock()
+	for _, p := range ps {
+		if d := p.slowDrops.Swap(0); h.cfg.SlowPeerDrops < 0 || d <= int64(h.cfg.SlowPeerDrops) {
+			continue
+		}
+		h.m.SlowPeerPenalties.Inc()
+		why := fmt.Errorf("%w: send queue overflowed", ErrSlowReader)
+		if h.book.Penalize(p.id, penaltySlowReader) {
+			h.evict(p, now, why)
+		} else if c := h.book.Conn(p.id); c != nil && c.Validator && c.Score < h.cfg.Policy.EvictBelow {
+			h.reconnect(p, now, why)
+		}
+	}
 }
 
 func (h *Host) planDials() {
@@ -715,6 +775,7 @@ func (h *Host) dial(pa PeerAddr) {
 
 func (h *Host) heartbeat() {
 	now := h.cfg.Clock.Now()
+	h.slowPeers(now)
 	for _, a := range h.book.Heartbeat(now, h.cfg.Rand.Uint64) {
 		h.mu.RLock()
 		p := h.peers[a.ID]
@@ -730,17 +791,10 @@ func (h *Host) heartbeat() {
 			_ = h.enqueue(p, MsgPing, EncodeNonce(a.Nonce))
 		case HBEvict:
 			h.m.PingMisses.Inc()
-			h.evict(p, now, "liveness")
+			h.evict(p, now, ErrLiveness)
 		case HBReconnect:
 			h.m.PingMisses.Inc()
-			h.removePeer(p)
-			h.book.Disconnected(p.id, now, h.cfg.Rand)
-			if k := h.book.Known(p.id); k != nil {
-				k.NextDial = now
-			}
-			p.close(ByeEvicted)
-			h.emit(Event{Kind: EventDisconnected, Peer: p.id, Outbound: p.outbound, Err: errors.New("heartbeat: reconnecting validator")})
-			h.planDials()
+			h.reconnect(p, now, ErrLiveness)
 		}
 	}
 }

@@ -765,3 +765,64 @@ func TestLowDiversityWarningOnePeer(t *testing.T) {
 		t.Fatal("low-diversity gauge not set")
 	}
 }
+
+// A peer that does not drain its send queue (here: never reads) and so
+// makes us drop more than SlowPeerDrops consensus or batch messages in a
+// heartbeat interval loses 30 points per interval: a non-validator is
+// evicted by the score rule at the second such interval (before three
+// missed pings would evict it); a validator is reconnected instead.
+func TestSlowReaderScoredDown(t *testing.T) {
+	for _, validator := range []bool{false, true} {
+		t.Run(fmt.Sprintf("validator=%v", validator), func(t *testing.T) {
+			hn := newHarness(t)
+			a := hn.start(0, "127.0.1.1:0", func(c *Config) {
+				c.Queue = DefaultQueueLimits
+				c.Queue.Msgs[ClassConsensus] = 8
+				c.WriteTimeout = time.Hour // the writer stays blocked: no cut-off by timeout
+				if validator {
+					c.Validators = []PeerAddr{{ID: nodeID(2)}} // no address: not dialled
+				}
+			})
+			b := hn.start(1, "127.0.2.1:0", func(c *Config) { c.Bootstrap = []PeerAddr{a.PeerAddr()} })
+			hn.until("a–b session", 0, func() bool { return connectedTo(a, b.ID()) && connectedTo(b, a.ID()) })
+			slow := hn.rawPeer(a, 2, "127.0.3.1", true)
+			hn.until("slow peer admitted", 0, func() bool { return connectedTo(a, slow.id) })
+
+			body := make([]byte, 64<<10)
+			overflow := func() {
+				for drops := 0; drops <= 64; {
+					if err := a.Send(slow.id, MsgVote, body); errors.Is(err, ErrQueueFull) {
+						drops++
+					} else if err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			pongs := func(at int, from crypto.Hash) int {
+				return hn.countEvents(at, func(e Event) bool { return e.Kind == EventPong && e.Peer == from })
+			}
+			beat := func() {
+				atA, atB := pongs(0, b.ID()), pongs(1, a.ID())
+				hn.clk.Advance(30 * time.Second)
+				hn.until("pongs between a and b", 0, func() bool { return pongs(0, b.ID()) > atA && pongs(1, a.ID()) > atB })
+			}
+			overflow()
+			beat()
+			if s := scoreAt(a, slow.id); s != 50 {
+				t.Fatalf("score %d after an interval of drops, want 50", s)
+			}
+			overflow()
+			beat()
+			kind := EventEvicted
+			if validator {
+				kind = EventDisconnected
+			}
+			hn.until("slow peer removed", 0, func() bool {
+				return hn.has(0, func(e Event) bool { return e.Kind == kind && e.Peer == slow.id && errors.Is(e.Err, ErrSlowReader) })
+			})
+			if validator && hn.has(0, func(e Event) bool { return e.Kind == EventEvicted }) {
+				t.Fatal("validator evicted")
+			}
+		})
+	}
+}

@@ -31,7 +31,8 @@ type peer struct {
 	// to this peer, 0 if none: set by the manager, consumed by the reader
 	// when the answer arrives.
 	pexAskedAt atomic.Int64
-	sawPeers   bool // reader only: a Peers message arrived (only the first may be the introduction)
+	slowDrops  atomic.Int64 // consensus and batch messages dropped since the last heartbeat
+	sawPeers   bool         // reader only: a Peers message arrived (only the first may be the introduction)
 	done       chan struct{}
 	once       sync.Once
 	wg         sync.WaitGroup
@@ -201,6 +202,7 @@ const (
 	penaltyUnsolicited  = 20 // Peers that answers no GetPeers of ours
 	penaltyBadRecord    = 10 // per record in a Peers message that fails verification
 	penaltyGetPeersRate = 10 // GetPeers beyond 2 per PEX interval (not answered)
+	penaltySlowReader   = 30 // per heartbeat interval with more than SlowPeerDrops drops
 )
 
 // screenRecords drops, before any signature check, the records Book.Learn
