@@ -15,5 +15,6 @@
 // It never decodes consensus or DAG bodies (they reach Config.Handler as
 // opaque bytes), never blocks the manager goroutine on a socket, and keeps
 // every map and queue keyed by peer input bounded (≤ 100 discovered peers,
-// per-class queue limits, bounded handshake-limiter tables).
+// 4 per /24 and 25 per source; ≤ 1024 remembered evictions; per-class queue
+// limits; bounded handshake-limiter tables).
 package p2p

@@ -6,8 +6,9 @@ import (
 )
 
 // ErrQueueFull is returned when a peer's send queue for a class is full: the
-// message is dropped and counted. A peer too slow to drain its queue is cut
-// off by the per-frame write timeout (Config.WriteTimeout).
+// message is dropped and counted. A peer that stops reading is cut off by
+// the per-frame write timeout (Config.WriteTimeout); one whose queue keeps
+// overflowing is scored down (Config.SlowPeerDrops).
 var ErrQueueFull = errors.New("p2p: peer send queue full")
 
 // QueueLimits bounds each class of a peer's send queue, in messages and in
