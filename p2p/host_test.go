@@ -710,7 +710,7 @@ func TestOversizeSendRefused(t *testing.T) {
 	for _, tc := range []struct {
 		ty MsgType
 		n  int
-	}{{MsgSyncResponse, 9 << 20}, {MsgProposal, MaxConsensusBody + 1}, {MsgPing, 9}} {
+	}{{MsgSyncResponse, 9 << 20}, {MsgProposal, MaxProposalBody + 1}, {MsgVote, MaxConsensusBody + 1}, {MsgPing, 9}} {
 		if err := a.Send(b.ID(), tc.ty, make([]byte, tc.n)); !errors.Is(err, ErrMessageTooBig) {
 			t.Fatalf("Send %v of %d bytes: %v", tc.ty, tc.n, err)
 		}

@@ -68,11 +68,17 @@ func (c Class) String() string {
 const (
 	MaxControlBody   = 1 << 20
 	MaxConsensusBody = 4 << 20
-	MaxBatchBody     = 4 << 20
-	MaxSyncBody      = kemtls.MaxPayloadSize - 1
+	// MaxProposalBody is what consensus decodes (types.MaxProposalBytes,
+	// which bounds genesis MAX_PAYLOAD_BYTES): a full proposal exceeds 4 MiB.
+	MaxProposalBody = types.MaxProposalBytes
+	MaxBatchBody    = 4 << 20
+	MaxSyncBody     = kemtls.MaxPayloadSize - 1
 	// MaxPeersPerMessage caps a Peers message (= the discovered-peer cap).
 	MaxPeersPerMessage = 100
 )
+
+// A largest proposal and its envelope fit one frame.
+const _ = uint(kemtls.MaxPayloadSize - 1 - MaxProposalBody)
 
 type typeInfo struct {
 	name    string
@@ -86,7 +92,7 @@ var typeTable = map[MsgType]typeInfo{
 	MsgGetPeers:         {"get_peers", ClassControl, 0},
 	MsgPeers:            {"peers", ClassControl, MaxControlBody},
 	MsgGoodbye:          {"goodbye", ClassControl, 1},
-	MsgProposal:         {"proposal", ClassConsensus, MaxConsensusBody},
+	MsgProposal:         {"proposal", ClassConsensus, MaxProposalBody},
 	MsgVote:             {"vote", ClassConsensus, MaxConsensusBody},
 	MsgTimeout:          {"timeout", ClassConsensus, MaxConsensusBody},
 	MsgNewView:          {"new_view", ClassConsensus, MaxConsensusBody},

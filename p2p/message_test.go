@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/qbind/qbind/crypto"
+	"github.com/qbind/qbind/p2p/kemtls"
 	"github.com/qbind/qbind/types"
 )
 
@@ -109,5 +110,23 @@ func TestParsePeerAddr(t *testing.T) {
 		if _, err := ParsePeerAddr(bad); !errors.Is(err, ErrPeerAddr) {
 			t.Fatalf("%q accepted", bad)
 		}
+	}
+}
+
+// A proposal may be as large as types.MaxProposalBytes (what consensus
+// decodes and genesis MAX_PAYLOAD_BYTES is bounded by), and one of that size
+// fits a frame with its envelope. Other consensus bodies keep 4 MiB.
+func TestProposalCapMatchesTypes(t *testing.T) {
+	if err := CheckBody(MsgProposal, types.MaxProposalBytes); err != nil {
+		t.Fatalf("largest decodable proposal refused: %v", err)
+	}
+	if err := CheckBody(MsgProposal, types.MaxProposalBytes+1); !errors.Is(err, ErrMessageTooBig) {
+		t.Fatalf("proposal over types.MaxProposalBytes: %v", err)
+	}
+	if 1+types.MaxProposalBytes > kemtls.MaxPayloadSize {
+		t.Fatal("largest proposal does not fit a frame")
+	}
+	if err := CheckBody(MsgVote, MaxConsensusBody+1); !errors.Is(err, ErrMessageTooBig) {
+		t.Fatalf("vote over 4 MiB: %v", err)
 	}
 }
