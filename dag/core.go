@@ -155,11 +155,13 @@ func (c *Core) seedAckRecord() {
 	for i := range c.n() {
 		cr := uint16(i)
 		mx := c.cfg.Signer.AckedMax(cr)
-		if mx == 0 {
-			continue
+		if mx > 0 {
+			c.ackMax[cr] = mx
 		}
-		c.ackMax[cr] = mx
-		for seq := mx - min(mx, AckWindow-1); seq <= mx; seq++ {
+		// Walk down from mx by offset: counting seq up to mx would never
+		// end for mx = 2^64−1, a seq any creator may use.
+		for k := uint64(0); k < AckWindow && k <= mx; k++ {
+			seq := mx - k
 			if id, ok := c.cfg.Signer.Acked(cr, seq); ok {
 				if c.seen[cr] == nil {
 					c.seen[cr] = map[uint64]types.BatchID{}

@@ -2,8 +2,10 @@ package dag
 
 import (
 	"errors"
+	"math"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/qbind/qbind/crypto"
 	"github.com/qbind/qbind/mempool"
@@ -169,6 +171,11 @@ func TestMaxPendingAndExpiry(t *testing.T) {
 
 // byz builds batches as creator 3 would, signed with its key.
 func byzBatch(t testing.TB, seq, expiry uint64, txs [][]byte, mut func(*types.Batch)) *types.Batch {
+	return batchBy(t, 3, seq, expiry, txs, mut)
+}
+
+// batchBy builds a batch of creator, signed with its key.
+func batchBy(t testing.TB, creator uint16, seq, expiry uint64, txs [][]byte, mut func(*types.Batch)) *types.Batch {
 	ids := make([]types.TxID, len(txs))
 	var gas uint64
 	p := params(t)
@@ -182,12 +189,12 @@ func byzBatch(t testing.TB, seq, expiry uint64, txs [][]byte, mut func(*types.Ba
 			}
 		}
 	}
-	b := &types.Batch{Header: types.BatchHeader{Creator: 3, Seq: seq, ExpiryHeight: expiry, TxCount: uint32(len(txs)),
+	b := &types.Batch{Header: types.BatchHeader{Creator: creator, Seq: seq, ExpiryHeight: expiry, TxCount: uint32(len(txs)),
 		GasSum: gas, TxRoot: types.TxRoot(ids)}, Txs: txs}
 	if mut != nil {
 		mut(b)
 	}
-	if err := b.Sign(testNet, valKeys()[3]); err != nil {
+	if err := b.Sign(testNet, valKeys()[creator]); err != nil {
 		t.Fatal(err)
 	}
 	return b
@@ -819,5 +826,37 @@ func TestBuilderResumesAfterExpiry(t *testing.T) {
 	tn.runTimers(tn.now + 100)
 	if c.Metrics.BatchesCreated != 2 {
 		t.Fatalf("expired txs never re-batched: created %d", c.Metrics.BatchesCreated)
+	}
+}
+
+// TestRestartAfterExtremeSeqs: the ack record is seeded for seqs at both
+// ends of the range. A Byzantine creator's seq 2^64−1 once made New loop
+// forever (the seed loop counted seq up to acked_max and wrapped), and seq 0
+// was not seeded (acked_max 0 read as "nothing acked").
+func TestRestartAfterExtremeSeqs(t *testing.T) {
+	tn := newNet(t, 4, CouplingEnforce, nil)
+	tx := signedTxs()[5][:1]
+	tn.step(0, RecvBatch{From: 3, Batch: byzBatch(t, math.MaxUint64, 100, tx, nil)})
+	tn.step(0, RecvBatch{From: 2, Batch: batchBy(t, 2, 0, 100, tx, nil)})
+	tn.run()
+	if tn.nodes[0].core.Metrics.AcksSent != 2 {
+		t.Fatalf("setup: %d acks, want 2", tn.nodes[0].core.Metrics.AcksSent)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tn.restart(0)
+	}()
+	select {
+	case <-done:
+	case <-time.After(time.Minute): // a bound on a hang, not a synchronisation
+		t.Fatal("New did not return after acking seq 2^64−1")
+	}
+	c := tn.nodes[0].core
+	tn.step(0, RecvBatch{From: 3, Batch: byzBatch(t, math.MaxUint64, 101, tx, nil)})
+	tn.step(0, RecvBatch{From: 2, Batch: batchBy(t, 2, 0, 101, tx, nil)})
+	tn.run()
+	if c.Metrics.Equivocations != 2 || c.Metrics.AcksSent != 0 {
+		t.Fatalf("after restart: %d equivocations, %d acks; want both twins seen as equivocations", c.Metrics.Equivocations, c.Metrics.AcksSent)
 	}
 }
