@@ -15,6 +15,7 @@ import (
 	"github.com/qbind/qbind/crypto"
 	"github.com/qbind/qbind/p2p/ratelimit"
 	"github.com/qbind/qbind/types"
+	"golang.org/x/net/publicsuffix"
 )
 
 // This file is the pure decision core of the peer manager: which peers to
@@ -58,8 +59,8 @@ type Policy struct {
 	MaxKnown       int // discovered peers kept (configured peers come on top)
 
 	// Address-book flood limits (discovered records only): records whose
-	// first address is in one IPv4 /24 (IPv6 /48; host names: one domain of
-	// two labels), and records one peer taught us.
+	// first address is in one IPv4 /24 (IPv6 /48; host names: one
+	// registrable domain, see AddrGroup), and records one peer taught us.
 	MaxKnownPerSubnet int // 4
 	MaxKnownPerSource int // 25
 
@@ -223,9 +224,12 @@ var (
 )
 
 // AddrGroup is the address-book group of a "host:port": the IPv4 /24 or
-// IPv6 /48 of an IP literal, else the host name's last two labels
-// ("dns:example.org"), so that one operator's many names or addresses
-// count as one group.
+// IPv6 /48 of an IP literal, else the host name's registrable domain by the
+// Public Suffix List, private section included ("dns:example.org",
+// "dns:alice.co.uk", "dns:ec2-3-1-2-3.compute-1.amazonaws.com",
+// "dns:x.duckdns.org"), so that one operator's many names or addresses count
+// as one group while unrelated users of a shared suffix do not. A name that
+// has no registrable domain (itself a public suffix) is its own group.
 func AddrGroup(addr string) string {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -234,8 +238,11 @@ func AddrGroup(addr string) string {
 	if ip, err := netip.ParseAddr(host); err == nil {
 		return ratelimit.Subnet(ip.WithZone("")).String()
 	}
-	labels := strings.Split(strings.ToLower(strings.TrimSuffix(host, ".")), ".")
-	return "dns:" + strings.Join(labels[max(0, len(labels)-2):], ".")
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	if d, err := publicsuffix.EffectiveTLDPlusOne(host); err == nil {
+		return "dns:" + d
+	}
+	return "dns:" + host
 }
 
 func recordExpired(rec *types.NodeRecord, now time.Time) bool {

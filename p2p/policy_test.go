@@ -648,3 +648,47 @@ func TestLowDiversityRule(t *testing.T) {
 		}
 	}
 }
+
+// Host names are grouped by their registrable domain from the Public Suffix
+// List (private section included): one operator's names share a group, but
+// unrelated users of a shared suffix (EC2 public DNS, .co.uk, duckdns.org)
+// do not. IP literals keep their /24 or /48.
+func TestAddrGroup(t *testing.T) {
+	for _, c := range []struct{ addr, want string }{
+		{"a.example.org:1", "dns:example.org"},
+		{"B.Example.ORG.:1", "dns:example.org"},
+		{"example.org", "dns:example.org"},
+		{"ec2-3-1-2-3.compute-1.amazonaws.com:9000", "dns:ec2-3-1-2-3.compute-1.amazonaws.com"},
+		{"ec2-54-9-9-9.eu-west-1.compute.amazonaws.com:9000", "dns:ec2-54-9-9-9.eu-west-1.compute.amazonaws.com"},
+		{"node.alice.co.uk:9000", "dns:alice.co.uk"},
+		{"bob.example.co.uk:9000", "dns:example.co.uk"},
+		{"x.duckdns.org:1", "dns:x.duckdns.org"},
+		{"y.duckdns.org:1", "dns:y.duckdns.org"},
+		{"co.uk:1", "dns:co.uk"},         // itself a public suffix: its own group
+		{"localhost:1", "dns:localhost"}, // no dot
+		{"peer5.example:26656", "dns:peer5.example"},
+		{"203.0.113.7:1", "203.0.113.0/24"},
+		{"203.0.113.250:1", "203.0.113.0/24"},
+		{"[2001:db8:1:2::7]:1", "2001:db8:1::/48"},
+		{"[2001:db8:1:ffff::1%eth0]:1", "2001:db8:1::/48"},
+	} {
+		if got := AddrGroup(c.addr); got != c.want {
+			t.Errorf("AddrGroup(%q) = %q, want %q", c.addr, got, c.want)
+		}
+	}
+	same := func(a, b string) bool { return AddrGroup(a) == AddrGroup(b) }
+	if !same("a.example.org:1", "b.example.org:2") {
+		t.Error("a.example.org and b.example.org in different groups")
+	}
+	for _, p := range [][2]string{
+		{"node.alice.co.uk:1", "bob.example.co.uk:1"},
+		{"ec2-3-1-2-3.compute-1.amazonaws.com:1", "ec2-3-1-2-4.compute-1.amazonaws.com:1"},
+		{"x.duckdns.org:1", "y.duckdns.org:1"},
+		{"203.0.113.7:1", "203.0.114.7:1"},
+		{"[2001:db8:1::1]:1", "[2001:db8:2::1]:1"},
+	} {
+		if same(p[0], p[1]) {
+			t.Errorf("%s and %s in the same group %q", p[0], p[1], AddrGroup(p[0]))
+		}
+	}
+}
