@@ -69,9 +69,15 @@ type Config struct {
 	Queue                                  QueueLimits   // zero: DefaultQueueLimits
 	WriteTimeout                           time.Duration // 10 s per frame: a peer that does not read is cut off
 	// SlowPeerDrops: a peer for which more consensus and batch messages than
-	// this were dropped (its send queue full) within one heartbeat interval
+	// this were dropped (its send queue full) within one heartbeat interval,
+	// and whose writer sent fewer than SlowPeerMinBytes in that interval,
 	// loses 30 score points at that heartbeat (64; negative: never).
 	SlowPeerDrops int
+	// SlowPeerMinBytes: a peer whose writer sent at least this many bytes in
+	// a heartbeat interval drained its queue fast enough, however many drops
+	// our own bursts caused (4 MiB per interval, ≈ 140 KB/s at the default
+	// 30 s; negative: drops alone decide).
+	SlowPeerMinBytes int64
 
 	HandshakeLimits  ratelimit.HandshakeLimits // zero: ratelimit.DefaultHandshakeLimits
 	MaxHalfOpen      int                       // 64
@@ -120,6 +126,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.SlowPeerDrops == 0 {
 		c.SlowPeerDrops = 64
+	}
+	if c.SlowPeerMinBytes == 0 {
+		c.SlowPeerMinBytes = 4 << 20
 	}
 	if c.Queue == (QueueLimits{}) {
 		c.Queue = DefaultQueueLimits
@@ -370,7 +379,8 @@ func (h *Host) enqueue(p *peer, t MsgType, body []byte) error {
 	if errors.Is(err, ErrQueueFull) {
 		// Dropped and counted. A peer that stops reading is cut off by the
 		// write timeout; one that reads too slowly for consensus and batch
-		// traffic is scored down at the next heartbeat (slowPeers).
+		// traffic is scored down at the next heartbeat (slowPeers) unless
+		// its writer kept up a floor of bytes (the drops were our burst).
 		h.m.SendQueueDrops.Inc()
 		if c == ClassConsensus || c == ClassBatch {
 			p.slowDrops.Add(1)
@@ -723,10 +733,14 @@ func (h *Host) reconnect(p *peer, now time.Time, why error) {
 }
 
 // slowPeers scores down each peer for which more than SlowPeerDrops
-// consensus and batch messages were dropped since the last heartbeat: −30,
-// so the second such interval in a row evicts a non-validator through the
-// usual score rule; a validator's session is reconnected instead once its
-// score falls below the eviction threshold.
+// consensus and batch messages were dropped since the last heartbeat and
+// whose writer sent fewer than SlowPeerMinBytes in that time: −30, so the
+// second such interval in a row evicts a non-validator through the usual
+// score rule; a validator's session is reconnected instead once its score
+// falls below the eviction threshold. Drops alone do not make a slow reader:
+// a burst of ours (many batches gossiped at once) overflows every peer's
+// queue at once, and a peer that drained the floor kept up with what it
+// could be given.
 func (h *Host) slowPeers(now time.Time) {
 	h.mu.RLock()
 	ps := make([]*peer, 0, len(h.peers))
@@ -735,11 +749,16 @@ func (h *Host) slowPeers(now time.Time) {
 	}
 	h.mu.RUnlock()
 	for _, p := range ps {
-		if d := p.slowDrops.Swap(0); h.cfg.SlowPeerDrops < 0 || d <= int64(h.cfg.SlowPeerDrops) {
+		d, w := p.slowDrops.Swap(0), p.written.Swap(0)
+		if h.cfg.SlowPeerDrops < 0 || d <= int64(h.cfg.SlowPeerDrops) {
+			continue
+		}
+		if h.cfg.SlowPeerMinBytes >= 0 && w >= h.cfg.SlowPeerMinBytes {
+			h.log.Debug("p2p: send queue overflowed but the peer drained fast", "peer", short(p.id), "drops", d, "bytes", w)
 			continue
 		}
 		h.m.SlowPeerPenalties.Inc()
-		why := fmt.Errorf("%w: send queue overflowed", ErrSlowReader)
+		why := fmt.Errorf("%w: send queue overflowed (%d dropped, %d bytes written in the interval)", ErrSlowReader, d, w)
 		if h.book.Penalize(p.id, penaltySlowReader) {
 			h.evict(p, now, why)
 		} else if c := h.book.Conn(p.id); c != nil && c.Validator && c.Score < h.cfg.Policy.EvictBelow {

@@ -768,7 +768,9 @@ func TestLowDiversityWarningOnePeer(t *testing.T) {
 
 // A peer that does not drain its send queue (here: never reads) and so
 // makes us drop more than SlowPeerDrops consensus or batch messages in a
-// heartbeat interval loses 30 points per interval: a non-validator is
+// heartbeat interval, while our writer sends it less than SlowPeerMinBytes
+// (default 4 MiB; the writer blocks once the loopback TCP buffers fill, about
+// 1 MiB here, 0 in later intervals), loses 30 points per interval: a non-validator is
 // evicted by the score rule at the second such interval (before three
 // missed pings would evict it); a validator is reconnected instead.
 func TestSlowReaderScoredDown(t *testing.T) {
@@ -822,6 +824,66 @@ func TestSlowReaderScoredDown(t *testing.T) {
 			})
 			if validator && hn.has(0, func(e Event) bool { return e.Kind == EventEvicted }) {
 				t.Fatal("validator evicted")
+			}
+		})
+	}
+}
+
+// A burst of ours (here: many transaction batches queued at once) can
+// overflow the send queue of a peer that reads fast; that peer is not a slow
+// reader (its writer sent far more than SlowPeerMinBytes in the interval),
+// so it keeps its score and its session over two such intervals, as a
+// non-validator and as a validator.
+func TestLocalBurstDoesNotPunishFastPeer(t *testing.T) {
+	for _, validator := range []bool{false, true} {
+		t.Run(fmt.Sprintf("validator=%v", validator), func(t *testing.T) {
+			hn := newHarness(t)
+			a := hn.start(0, "127.0.1.1:0", func(c *Config) {
+				c.Queue = DefaultQueueLimits // batches: 512 messages
+				if validator {
+					c.Validators = []PeerAddr{{ID: nodeID(1)}} // no address: b dials
+				}
+			})
+			b := hn.start(1, "127.0.2.1:0", func(c *Config) { c.Bootstrap = []PeerAddr{a.PeerAddr()} })
+			hn.until("a–b session", 0, func() bool { return connectedTo(a, b.ID()) && connectedTo(b, a.ID()) })
+
+			body := make([]byte, 16<<10) // 512 queued alone are 8 MiB, over the 4 MiB floor
+			sent := int64(0)
+			burst := func() {
+				for drops := 0; drops <= 64; {
+					if err := a.Send(b.ID(), MsgTransactions, body); errors.Is(err, ErrQueueFull) {
+						drops++
+					} else if err != nil {
+						t.Fatal(err)
+					} else {
+						sent++
+					}
+				}
+				hn.until("b received the burst", 0, func() bool { return b.count(a.ID()) >= sent })
+			}
+			pongs := func(at int, from crypto.Hash) int {
+				return hn.countEvents(at, func(e Event) bool { return e.Kind == EventPong && e.Peer == from })
+			}
+			beat := func() {
+				atA, atB := pongs(0, b.ID()), pongs(1, a.ID())
+				hn.clk.Advance(30 * time.Second)
+				hn.until("pongs between a and b", 0, func() bool { return pongs(0, b.ID()) > atA && pongs(1, a.ID()) > atB })
+			}
+			for i := range 2 {
+				before := scoreAt(a, b.ID())
+				burst()
+				beat()
+				if s := scoreAt(a, b.ID()); s < before {
+					t.Fatalf("interval %d: score %d → %d after a local burst to a fast reader", i+1, before, s)
+				}
+			}
+			if hn.has(0, func(e Event) bool {
+				return (e.Kind == EventEvicted || e.Kind == EventDisconnected) && e.Peer == b.ID()
+			}) {
+				t.Fatal("fast reader evicted or reconnected")
+			}
+			if got := testutil.ToFloat64(a.cfg.Metrics.SlowPeerPenalties); got != 0 {
+				t.Fatalf("%v slow-peer penalties", got)
 			}
 		})
 	}

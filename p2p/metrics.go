@@ -89,7 +89,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m.PEXRecordsAccepted = counter("pex_records_accepted_total", "NodeRecords accepted from peer exchange.")
 	m.PEXRecordsRejected = counter("pex_records_rejected_total", "NodeRecords rejected (bad signature or node id, address-book limits).")
 	m.PEXRecordsSkipped = counter("pex_records_skipped_total", "NodeRecords dropped before verification (ours, expired, repeated, not newer than held).")
-	m.SlowPeerPenalties = counter("slow_peer_penalties_total", "Heartbeat intervals in which a peer's full send queue dropped more than the slow-peer threshold.")
+	m.SlowPeerPenalties = counter("slow_peer_penalties_total", "Heartbeat intervals in which a peer's full send queue dropped more than the slow-peer threshold while it was sent less than the byte floor.")
 	m.PEXRequestsRefused = counter("pex_requests_refused_total", "GetPeers requests beyond a peer's 2 per PEX interval (not answered).")
 	m.PEXUnsolicited = counter("pex_unsolicited_total", "Peers messages dropped because they answered no GetPeers of ours.")
 	if reg != nil {

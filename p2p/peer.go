@@ -32,6 +32,7 @@ type peer struct {
 	// when the answer arrives.
 	pexAskedAt atomic.Int64
 	slowDrops  atomic.Int64 // consensus and batch messages dropped since the last heartbeat
+	written    atomic.Int64 // bytes the writer sent since the last heartbeat (reset by slowPeers)
 	sawPeers   bool         // reader only: a Peers message arrived (only the first may be the introduction)
 	done       chan struct{}
 	once       sync.Once
@@ -85,6 +86,7 @@ func (p *peer) writeLoop() {
 			p.s.Close()
 			return
 		}
+		p.written.Add(int64(len(payload)))
 		m.MessagesOut.Inc()
 		m.BytesOut.Add(float64(len(payload)))
 	}
@@ -202,7 +204,7 @@ const (
 	penaltyUnsolicited  = 20 // Peers that answers no GetPeers of ours
 	penaltyBadRecord    = 10 // per record in a Peers message that fails verification
 	penaltyGetPeersRate = 10 // GetPeers beyond 2 per PEX interval (not answered)
-	penaltySlowReader   = 30 // per heartbeat interval with more than SlowPeerDrops drops
+	penaltySlowReader   = 30 // per heartbeat interval with more than SlowPeerDrops drops and under SlowPeerMinBytes sent
 )
 
 // screenRecords drops, before any signature check, the records Book.Learn

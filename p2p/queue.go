@@ -8,7 +8,8 @@ import (
 // ErrQueueFull is returned when a peer's send queue for a class is full: the
 // message is dropped and counted. A peer that stops reading is cut off by
 // the per-frame write timeout (Config.WriteTimeout); one whose queue keeps
-// overflowing is scored down (Config.SlowPeerDrops).
+// overflowing while it drains slowly is scored down (Config.SlowPeerDrops,
+// Config.SlowPeerMinBytes).
 var ErrQueueFull = errors.New("p2p: peer send queue full")
 
 // QueueLimits bounds each class of a peer's send queue, in messages and in
