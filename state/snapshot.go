@@ -31,7 +31,7 @@ func (s *Store) startExport(h uint64) {
 	}
 	snap := s.db.NewSnapshot()
 	go func() {
-		defer s.endBG(&s.exporting)
+		defer s.bg.Done()
 		start := time.Now()
 		if f := s.opts.Hooks.BeforeExport; f != nil {
 			f(h)
@@ -47,6 +47,13 @@ func (s *Store) startExport(h uint64) {
 			s.metrics.SnapshotSeconds.Observe(time.Since(start).Seconds())
 			s.metrics.SnapshotLastHeight.Set(float64(h))
 		}
+		// The exporter is free before AfterExport reports the export done:
+		// a caller that commits the next snapshot height as soon as it hears
+		// of this one must not find it still busy (the height would be
+		// skipped). Close still waits for the hook (bg.Done is deferred).
+		s.bgMu.Lock()
+		s.exporting = false
+		s.bgMu.Unlock()
 		if f := s.opts.Hooks.AfterExport; f != nil {
 			f(h, dir, err)
 		}

@@ -281,3 +281,34 @@ func TestConcurrentExports(t *testing.T) {
 		t.Fatalf("export after Close: %v", err)
 	}
 }
+
+// TestExporterFreeWhenAfterExportRuns: the export goroutine releases the
+// exporter before it reports the export done. It used to release it after
+// the hook, so a caller that committed the next snapshot height as soon as it
+// heard of the previous export could find the exporter busy and the height
+// skipped — TestSnapshotRestoreRoundTrip then waited forever (seen once on a
+// loaded machine).
+func TestExporterFreeWhenAfterExportRuns(t *testing.T) {
+	var s *Store
+	free := make(chan bool, 1)
+	o := memOptions()
+	o.Clock = fixedClock
+	o.Snapshots = SnapshotConfig{Dir: t.TempDir(), Interval: 1, Max: 1}
+	o.Hooks = Hooks{AfterExport: func(uint64, string, error) {
+		ok := s.startBG(&s.exporting)
+		if ok {
+			s.endBG(&s.exporting)
+		}
+		free <- ok
+	}}
+	s = mustOpen(t, o)
+	defer s.Close()
+	w := newWorkload(t, 1, 2, 4)
+	if _, err := s.InitGenesis(Genesis{Accounts: w.genesis}); err != nil {
+		t.Fatal(err)
+	}
+	w.run(t, s, 1)
+	if !<-free {
+		t.Fatal("the exporter was still busy when AfterExport reported the export done")
+	}
+}
