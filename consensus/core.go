@@ -407,13 +407,8 @@ func (c *Core) processQC(from uint16, q types.QC) {
 	if c.halted {
 		return
 	}
-	if q.View+1 >= c.view && c.k > 0 {
+	if q.View+1 >= c.view {
 		c.k = 0 // a QC for the view (or the one before it) resets k
-		// timer(view) is base again: a view entered through TC(view−1)
-		// whose QC arrives later must not sit out the backed-off timer
-		if !c.timedOut {
-			c.timerAt = min(c.timerAt, c.enteredAt+c.timerDuration())
-		}
 	}
 	if q.View >= c.view {
 		c.enterView(q.View+1, viaQC, nil)
