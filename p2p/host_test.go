@@ -844,7 +844,14 @@ func TestLocalBurstDoesNotPunishFastPeer(t *testing.T) {
 					c.Validators = []PeerAddr{{ID: nodeID(1)}} // no address: b dials
 				}
 			})
-			b := hn.start(1, "127.0.2.1:0", func(c *Config) { c.Bootstrap = []PeerAddr{a.PeerAddr()} })
+			b := hn.start(1, "127.0.2.1:0", func(c *Config) {
+				c.Bootstrap = []PeerAddr{a.PeerAddr()}
+				// b's inbound rate limit is not under test, and its buckets
+				// refill only with the manual clock: a burst runs until 65
+				// drops, which with a quick reader can be thousands of
+				// messages (CI once saw b evict a for it).
+				c.MsgBurst, c.ByteBurst = 1e9, 1e15
+			})
 			hn.until("a–b session", 0, func() bool { return connectedTo(a, b.ID()) && connectedTo(b, a.ID()) })
 
 			body := make([]byte, 16<<10) // 512 queued alone are 8 MiB, over the 4 MiB floor
