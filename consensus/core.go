@@ -407,8 +407,17 @@ func (c *Core) processQC(from uint16, q types.QC) {
 	if c.halted {
 		return
 	}
-	if q.View+1 >= c.view {
+	if q.View+1 >= c.view && c.k > 0 {
 		c.k = 0 // a QC for the view (or the one before it) resets k
+		// A view entered through TC(view−1) whose QC arrives afterwards is
+		// treated as entered through that QC now: its running timer is cut
+		// to now + timer(view) at base, not kept at the backed-off duration
+		// (which may be the cap) and not cut to enteredAt + base either,
+		// which could fire at once and end our vote in a view that just
+		// proved live.
+		if !c.timedOut {
+			c.timerAt = min(c.timerAt, c.now+c.timerDuration())
+		}
 	}
 	if q.View >= c.view {
 		c.enterView(q.View+1, viaQC, nil)

@@ -553,3 +553,59 @@ func TestVoteHeldForPayloadBodies(t *testing.T) {
 		t.Fatal("voted twice")
 	}
 }
+
+// TestLateQCRearmsTimer: a replica that entered view v through TC(v−1) armed
+// timer(v) with the backed-off k; when QC(v−1) arrives afterwards it resets k
+// (§8.5: a view in which the replica obtained a QC is not a TC-only view), and
+// the running timer is re-armed as if v had been entered through that QC at
+// its arrival: now + base. Not kept at the backed-off duration (sim seed 4516:
+// two honest replicas sat out a capped timeout after the QC that reset k), and
+// not cut to entered + base, which for a QC arriving later than base after
+// entry would time the view out at once and forfeit our vote in it.
+func TestLateQCRearmsTimer(t *testing.T) {
+	for _, late := range []uint64{20, 500} { // QC(4) before and after entered+base
+		t.Run(fmt.Sprintf("late=%d", late), func(t *testing.T) {
+			f := newFixture(t, 4, 3, func(c *Config) { c.BaseTimeoutMs, c.MaxTimeoutMs, c.MaxBlockIntervalMs = 200, 1600, 50 })
+			for v := uint64(1); v <= 3; v++ {
+				f.now += 5
+				f.step(Tick{NowMs: f.now})
+				f.step(RecvSync{From: 1, Sync: types.SyncInfo{HighQC: f.gqc, HighTC: f.tc(v, f.gqc)}})
+			}
+			b4 := f.block(&f.g, 4, f.gqc, f.tc(3, f.gqc))
+			f.step(RecvProposal{From: b4.Header.Proposer, Proposal: b4})
+			f.now += 5
+			f.step(Tick{NowMs: f.now})
+			f.step(RecvSync{From: 1, Sync: types.SyncInfo{HighQC: f.gqc, HighTC: f.tc(4, f.gqc)}})
+			entered := f.now
+			if f.c.View() != 5 || f.c.TimerDuration() != 1600 {
+				t.Fatalf("view %d timer %d, want view 5 after four TCs with timer 1600", f.c.View(), f.c.TimerDuration())
+			}
+			if st, ok := find[SetTimer](f.acts); !ok || st.AtMs != entered+1600 {
+				t.Fatalf("timer of view 5: %+v", f.acts)
+			}
+			f.now += late
+			f.step(Tick{NowMs: f.now})
+			if _, ok := broadcastOf[*types.Timeout](f.acts); ok {
+				t.Fatalf("timed out view 5 before its backed-off timer: %+v", f.acts)
+			}
+			arrived := f.now
+			f.step(RecvSync{From: 1, Sync: types.SyncInfo{HighQC: f.qc(4, b4.Header.ID())}})
+			if f.c.View() != 5 || f.c.TimerDuration() != 200 {
+				t.Fatalf("after QC(4): view %d timer %d, want view 5 with timer 200", f.c.View(), f.c.TimerDuration())
+			}
+			if st, ok := find[SetTimer](f.acts); !ok || st.AtMs != arrived+200 {
+				t.Fatalf("QC(4) in view 5 did not re-arm the timer to arrival+base (%d): %+v", arrived+200, f.acts)
+			}
+			f.now = arrived + 199
+			f.step(Tick{NowMs: f.now})
+			if _, ok := broadcastOf[*types.Timeout](f.acts); ok {
+				t.Fatalf("timed out view 5 before arrival+base: %+v", f.acts)
+			}
+			f.now = arrived + 200
+			f.step(Tick{NowMs: f.now})
+			if to, ok := broadcastOf[*types.Timeout](f.acts); !ok || to.View != 5 {
+				t.Fatalf("no Timeout(5) at arrival+base: %+v", f.acts)
+			}
+		})
+	}
+}

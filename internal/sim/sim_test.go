@@ -81,3 +81,17 @@ func TestDeterministicReplay(t *testing.T) {
 		}
 	}
 }
+
+// TestSeed4516: after the heal the recovering validator 2 sits out ~2.7 s
+// (observation, V0 floor) next to Twins 0; validators 2 and 3 entered view 44
+// through TC(43) with the capped timer and kept it after QC(43) reset k, so
+// no TC(44) formed before the end. A late QC now re-arms the timer.
+func TestSeed4516(t *testing.T) {
+	s, err := New(RandomConfig(4516))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Run(); err != nil {
+		t.Fatal(err)
+	}
+}
