@@ -97,7 +97,7 @@ type SafetyRules interface {
 	Observe(w uint64)
 	EnterView(v uint64, viaCert bool)
 	SignVote(b *types.BlockHeader, id types.BlockID, currentView uint64, extendsLocked bool) ([]byte, error)
-	SignTimeout(view, highQCView uint64) ([]byte, error)
+	SignTimeout(view uint64, highQC types.QC) ([]byte, error)
 	SignProposal(b *types.BlockHeader, id types.BlockID) ([]byte, error)
 	Recovering() bool
 	EndObservation() error
@@ -184,5 +184,6 @@ type Counters struct {
 	// Progress.
 	VotesSent, TimeoutsSent, Retransmissions, ProposalsMade uint64
 	QCsFormed, TCsFormed, ViewsByQC, ViewsByTC, ViewsByJoin uint64
+	TCsSentToLeader                                         uint64 // TCs we formed, handed to the next leader
 	BlocksCommitted                                         uint64
 }

@@ -258,6 +258,11 @@ func (c *Core) start() {
 	if l := c.rules.LockedQC(); l.View > c.highQC.View {
 		c.processQC(c.nextPeer(c.self), l) // S5: high_qc := max(stored high QC, locked_qc)
 	}
+	// ... and the QC our stored timeout named: the consensus store may have
+	// lost it in the crash, and with it the view our S3 floor is in.
+	if st := c.rules.StoredTimeout(); st != nil && st.HighQC.View > c.highQC.View {
+		c.processQC(c.nextPeer(c.self), st.HighQC)
+	}
 }
 
 // timerDuration is timer(v) = min(base·2^k, cap).
@@ -1062,6 +1067,11 @@ func (c *Core) onLocalTimeout() {
 	if t != nil {
 		c.emit(Broadcast{Msg: t})
 	}
+	ahead := c.storedTimeoutAbove(v)
+	if t == nil && ahead != nil {
+		c.Counters.Retransmissions++
+		c.emit(Broadcast{Msg: ahead})
+	}
 	vt := c.storedVote(v)
 	if vt != nil {
 		c.emit(Broadcast{Msg: vt})
@@ -1077,6 +1087,29 @@ func (c *Core) onLocalTimeout() {
 	if t != nil && c.view == v && !c.timedOutTallied(v) {
 		c.onTimeout(c.self, t)
 	}
+	if t == nil && ahead != nil && c.view < ahead.View && !c.timedOutTallied(ahead.View) {
+		c.onTimeout(c.self, ahead)
+	}
+}
+
+// storedTimeoutAbove rebuilds the Timeout this key signed before a restart
+// for a view above v, the view it came back in (the certificate that took it
+// there was not persisted). S3 refuses Timeout(v) then, and without resending
+// that one the replica would be mute: if the rest of the network is in v too
+// and needs its timeout for TC(v), nobody can move (sim seed 10764: two
+// restarted replicas held timeouts of views 16 and 17, the other two sat in
+// view 15 for the rest of the run). Resent, it lets peers join its view on
+// timeouts from more than 1/3 of power (§8.5). S4: the stored bytes.
+func (c *Core) storedTimeoutAbove(v uint64) *types.Timeout {
+	st := c.rules.StoredTimeout()
+	if st == nil || st.View <= v {
+		return nil
+	}
+	var last *types.TC
+	if c.highTC != nil && c.highTC.View+1 == st.View {
+		last = c.highTC
+	}
+	return &types.Timeout{View: st.View, HighQC: st.HighQC, LastTC: last, Voter: c.self, Signature: st.Signature}
 }
 
 func (c *Core) voteTallied(vt *types.Vote) bool {
@@ -1090,19 +1123,14 @@ func (c *Core) timedOutTallied(v uint64) bool {
 }
 
 // signTimeout signs Timeout(v) (S3, S4, S5 in the rules). After a restart in
-// a view already timed out, it rebuilds the stored timeout when it still
-// holds the QC it named.
+// a view already timed out, it rebuilds the stored timeout with the QC the
+// record kept.
 func (c *Core) signTimeout(v uint64) (*types.Timeout, error) {
 	hq := c.highQC
 	if st := c.storedTimeoutFor(v); st != nil {
-		q, ok := c.qcByView[st.HighQCView]
-		if !ok {
-			c.Counters.SafetyRefused++
-			return nil, nil
-		}
-		hq = q
+		hq = st.HighQC
 	}
-	sig, err := c.rules.SignTimeout(v, hq.View)
+	sig, err := c.rules.SignTimeout(v, hq)
 	if err != nil {
 		c.countSafetyErr(err)
 		return nil, err
@@ -1170,6 +1198,16 @@ func (c *Core) onTimeout(from uint16, t *types.Timeout) {
 		tc := types.NewTC(t.View, c.n, ts)
 		c.Counters.TCsFormed++
 		c.processTC(from, tc)
+		// The next leader cannot propose without TC(v) (§8.2 last_tc), and
+		// a timeout or two lost on its links would leave it to find out at
+		// its own next expiry, possibly a capped timer later while everyone
+		// else waits in v+1 (sim seed 6854). Every replica that forms the
+		// TC hands it over: at most n messages per TC'd view.
+		if l := c.leader(tc.View + 1); l != c.self && !c.halted && c.highTC != nil && c.highTC.View == tc.View {
+			c.Counters.TCsSentToLeader++
+			si := c.syncInfo()
+			c.emit(Send{To: l, Msg: &si})
+		}
 	}
 }
 

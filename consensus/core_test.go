@@ -1,6 +1,7 @@
 package consensus
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 	"testing"
@@ -607,5 +608,85 @@ func TestLateQCRearmsTimer(t *testing.T) {
 				t.Fatalf("no Timeout(5) at arrival+base: %+v", f.acts)
 			}
 		})
+	}
+}
+
+// TestTCHandedToNextLeader: a replica that forms TC(v) sends it to
+// leader(v+1), who cannot propose without it; a lost timeout on the
+// leader's links would otherwise cost it a whole timer (sim seed 6854).
+func TestTCHandedToNextLeader(t *testing.T) {
+	f := newFixture(t, 4, 2, nil) // leader(2) = 2, leader(3) = 3
+	b1 := f.validProposal()
+	f.step(RecvProposal{From: 1, Proposal: b1})
+	q1 := f.qc(1, b1.Header.ID())
+	f.step(RecvSync{From: 1, Sync: types.SyncInfo{HighQC: q1}})
+	f.step(RecvTimeout{From: 0, Timeout: f.timeout(0, 2, q1)})
+	f.step(RecvTimeout{From: 1, Timeout: f.timeout(1, 2, q1)})
+	if f.c.View() != 2 || f.c.Counters.TCsSentToLeader != 0 {
+		t.Fatalf("view %d after 2 of 4 timeouts", f.c.View())
+	}
+	f.step(RecvTimeout{From: 3, Timeout: f.timeout(3, 2, q1)})
+	if f.c.View() != 3 {
+		t.Fatalf("no TC(2): view %d", f.c.View())
+	}
+	var sent *types.SyncInfo
+	for _, a := range f.acts {
+		if s, ok := a.(Send); ok && s.To == 3 {
+			sent, _ = s.Msg.(*types.SyncInfo)
+		}
+	}
+	if sent == nil || sent.HighTC == nil || sent.HighTC.View != 2 || f.c.Counters.TCsSentToLeader != 1 {
+		t.Fatalf("TC(2) not sent to leader(3): %+v", f.acts)
+	}
+	if err := f.ver.VerifySyncInfo(sent); err != nil {
+		t.Fatal(err)
+	}
+	// a TC that arrives (rather than forms here) is not forwarded
+	f.step(RecvSync{From: 0, Sync: types.SyncInfo{HighQC: q1, HighTC: f.tc(3, q1)}})
+	if f.c.View() != 4 || f.c.Counters.TCsSentToLeader != 1 {
+		t.Fatalf("view %d, %d TCs sent", f.c.View(), f.c.Counters.TCsSentToLeader)
+	}
+}
+
+// TestRestartResendsStoredTimeoutAbove: a key restarted with a record whose
+// stored Timeout(5) names QC(1), while its consensus store lost QC(1) (and,
+// here, so did every peer: the network sits in view 2 and needs this key's
+// timeout). The core takes QC(1) back from the record (view 2) and, since S3
+// refuses Timeout(2), resends the stored Timeout(5) at each expiry so peers
+// can join view 5 on timeouts from more than 1/3 of power (sim seed 10764
+// deadlocked without it).
+func TestRestartResendsStoredTimeoutAbove(t *testing.T) {
+	base := newFixture(t, 4, 2, nil)
+	b1 := base.validProposal()
+	q1 := base.qc(1, b1.Header.ID())
+	sig, err := testKeys[2].SignDeterministic(types.TimeoutSigningBytes(net, 5, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := safety.NewRecord(base.gqc)
+	rec.LastVotedView, rec.LastTimeoutView = 5, 5
+	rec.Timeout = &safety.SignedTimeout{View: 5, HighQC: q1, Signature: sig}
+	f := newFixtureStore(t, 4, 2, nil, func(types.QC) (*safety.MemStore, bool) { return safety.NewMemStore(rec), false })
+	if f.c.View() != 2 || f.c.HighQC().View != 1 {
+		t.Fatalf("after restart: view %d, high QC %d; want view 2 from the record's QC(1)", f.c.View(), f.c.HighQC().View)
+	}
+	for i := range 2 {
+		f.now += f.c.TimerDuration()
+		f.step(Tick{NowMs: f.now})
+		to, ok := broadcastOf[*types.Timeout](f.acts)
+		if !ok || to.View != 5 || to.HighQC.View != 1 || !bytes.Equal(to.Signature, sig) {
+			t.Fatalf("expiry %d: stored Timeout(5) not resent: %+v", i+1, f.acts)
+		}
+		if err := f.ver.VerifyTimeout(to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if f.c.View() != 2 {
+		t.Fatalf("our own resent timeout moved us to view %d", f.c.View())
+	}
+	// with one more peer at view 5 (2 of 4 > 1/3) we join it and time out there
+	f.step(RecvTimeout{From: 0, Timeout: f.timeout(0, 5, q1)})
+	if f.c.View() != 5 {
+		t.Fatalf("did not join view 5: view %d", f.c.View())
 	}
 }

@@ -9,8 +9,10 @@ import (
 	"github.com/qbind/qbind/types"
 )
 
-// RecordVersion is the encoding version of Record.
-const RecordVersion = 1
+// RecordVersion is the encoding version of Record. Version 2 keeps the whole
+// high QC of the stored timeout (version 1, never released, kept only its
+// view, so a restarted replica that had lost that QC could not resend it).
+const RecordVersion = 2
 
 // ErrRecordDecode reports a safety record that does not decode.
 var ErrRecordDecode = errors.New("safety record does not decode")
@@ -23,11 +25,14 @@ type SignedVote struct {
 	Signature []byte
 }
 
-// SignedTimeout is the last timeout this key signed.
+// SignedTimeout is the last timeout this key signed, with the whole high QC it
+// named: a Timeout is only valid with that QC attached, and after a crash the
+// consensus store may no longer hold it (nor may any peer), so without it a
+// replica whose S3 floor is above the network's view could never resend it.
 type SignedTimeout struct {
-	View       uint64
-	HighQCView uint64
-	Signature  []byte
+	View      uint64
+	HighQC    types.QC
+	Signature []byte
 }
 
 // SignedProposal is the last proposal this key signed.
@@ -89,6 +94,7 @@ func (r *Record) Clone() *Record {
 	}
 	if r.Timeout != nil {
 		t := *r.Timeout
+		t.HighQC = cloneQC(t.HighQC)
 		t.Signature = append([]byte(nil), t.Signature...)
 		c.Timeout = &t
 	}
@@ -132,7 +138,7 @@ func (r *Record) Encode() []byte {
 	w.Bool(r.Timeout != nil)
 	if r.Timeout != nil {
 		w.U64(r.Timeout.View)
-		w.U64(r.Timeout.HighQCView)
+		w.VarBytes(r.Timeout.HighQC.Encode())
 		w.VarBytes(r.Timeout.Signature)
 	}
 	w.Bool(r.Proposal != nil)
@@ -164,13 +170,9 @@ func DecodeRecord(b []byte) (*Record, error) {
 		return nil, fmt.Errorf("%w: version %d", ErrRecordDecode, v)
 	}
 	r := &Record{LastVotedView: rd.U64(), LastTimeoutView: rd.U64(), LastProposedView: rd.U64()}
-	qb := rd.VarBytes(64 + types.MaxValidators*(crypto.MLDSA44SignatureSize+8))
-	if rd.Err() == nil {
-		q, err := types.DecodeQC(qb)
-		if err != nil {
-			return nil, fmt.Errorf("%w: locked QC: %w", ErrRecordDecode, err)
-		}
-		r.LockedQC = q
+	var err error
+	if r.LockedQC, err = decodeQCField(rd); err != nil {
+		return nil, fmt.Errorf("%w: locked QC: %w", ErrRecordDecode, err)
 	}
 	if rd.Bool() {
 		v := &SignedVote{View: rd.U64()}
@@ -179,7 +181,12 @@ func DecodeRecord(b []byte) (*Record, error) {
 		r.Vote = v
 	}
 	if rd.Bool() {
-		r.Timeout = &SignedTimeout{View: rd.U64(), HighQCView: rd.U64(), Signature: rd.VarBytes(maxSigBytes)}
+		t := &SignedTimeout{View: rd.U64()}
+		if t.HighQC, err = decodeQCField(rd); err != nil {
+			return nil, fmt.Errorf("%w: timeout's high QC: %w", ErrRecordDecode, err)
+		}
+		t.Signature = rd.VarBytes(maxSigBytes)
+		r.Timeout = t
 	}
 	if rd.Bool() {
 		p := &SignedProposal{View: rd.U64()}
@@ -202,4 +209,14 @@ func DecodeRecord(b []byte) (*Record, error) {
 		return nil, fmt.Errorf("%w: %w", ErrRecordDecode, err)
 	}
 	return r, nil
+}
+
+// decodeQCField reads one length-prefixed QC; a reader already in error
+// yields a zero QC (the caller's Done reports it).
+func decodeQCField(rd *codec.Reader) (types.QC, error) {
+	qb := rd.VarBytes(64 + types.MaxValidators*(crypto.MLDSA44SignatureSize+8))
+	if rd.Err() != nil {
+		return types.QC{}, nil
+	}
+	return types.DecodeQC(qb)
 }

@@ -210,15 +210,14 @@ func (r *Rules) SignVote(b *types.BlockHeader, id types.BlockID, currentView uin
 	})
 }
 
-// SignTimeout applies S3, S4, S5 to Timeout(view) with the given high QC view.
-// A timeout of a view already timed out returns the stored signature when the
-// content is identical, else ErrConflict.
-func (r *Rules) SignTimeout(view, highQCView uint64) ([]byte, error) {
+// SignTimeout applies S3, S4, S5 to Timeout(view) naming highQC (kept whole
+// in the record so the timeout can be resent after any crash).
+func (r *Rules) SignTimeout(view uint64, highQC types.QC) ([]byte, error) {
 	if r.observing {
 		r.Counters.RefusedTimeouts++
 		return nil, fmt.Errorf("%w: recovery observation period", ErrConflict)
 	}
-	if t := r.rec.Timeout; t != nil && t.View == view && t.HighQCView == highQCView {
+	if t := r.rec.Timeout; t != nil && t.View == view && t.HighQC.View == highQC.View {
 		return t.Signature, nil
 	}
 	if view <= r.rec.LastTimeoutView {
@@ -228,9 +227,9 @@ func (r *Rules) SignTimeout(view, highQCView uint64) ([]byte, error) {
 	next := r.rec.Clone()
 	next.LastTimeoutView = view
 	next.LastVotedView = max(next.LastVotedView, view) // S3
-	msg := types.TimeoutSigningBytes(r.cfg.Network, view, highQCView)
+	msg := types.TimeoutSigningBytes(r.cfg.Network, view, highQC.View)
 	return r.persistAndSign(next, msg, func(rec *Record, sig []byte) {
-		rec.Timeout = &SignedTimeout{View: view, HighQCView: highQCView, Signature: sig}
+		rec.Timeout = &SignedTimeout{View: view, HighQC: cloneQC(highQC), Signature: sig}
 	})
 }
 

@@ -38,6 +38,9 @@ func armed(t *testing.T, rec *Record) (*Rules, *MemStore) {
 	return r, st
 }
 
+// qcAt is a QC of view v (the rules never verify QCs: the core does).
+func qcAt(v uint64) types.QC { return types.QC{View: v, BlockID: types.BlockID{byte(v)}} }
+
 func hdr(view, justify uint64) *types.BlockHeader {
 	return &types.BlockHeader{View: view, JustifyView: justify}
 }
@@ -86,7 +89,7 @@ func TestS3LastVotedView(t *testing.T) {
 	if r.LastVotedView() != 2 {
 		t.Fatal("last voted not updated")
 	}
-	if _, err := r.SignTimeout(5, 1); err != nil {
+	if _, err := r.SignTimeout(5, qcAt(1)); err != nil {
 		t.Fatal(err)
 	}
 	if r.LastVotedView() != 5 {
@@ -110,12 +113,12 @@ func TestS4OnePerView(t *testing.T) {
 	if _, err := r.SignVote(hdr(2, 1), types.BlockID{3}, 2, true); !errors.Is(err, ErrConflict) {
 		t.Fatal("second vote in a view")
 	}
-	t1, _ := r.SignTimeout(3, 1)
-	t2, err := r.SignTimeout(3, 1)
+	t1, _ := r.SignTimeout(3, qcAt(1))
+	t2, err := r.SignTimeout(3, qcAt(1))
 	if err != nil || !bytes.Equal(t1, t2) {
 		t.Fatal("identical timeout must return the stored signature")
 	}
-	if _, err := r.SignTimeout(3, 2); !errors.Is(err, ErrConflict) {
+	if _, err := r.SignTimeout(3, qcAt(2)); !errors.Is(err, ErrConflict) {
 		t.Fatal("second timeout in a view")
 	}
 	p1, err := r.SignProposal(hdr(4, 3), types.BlockID{4})
@@ -176,7 +179,7 @@ func TestV0StartupRule(t *testing.T) {
 	if _, err := r.SignProposal(hdr(9, 8), types.BlockID{9}); !errors.Is(err, ErrConflict) {
 		t.Fatal("proposal signed before V0 passed")
 	}
-	if _, err := r.SignTimeout(9, 8); err != nil {
+	if _, err := r.SignTimeout(9, qcAt(8)); err != nil {
 		t.Fatal("timeouts are allowed before V0:", err)
 	}
 	r.EnterView(10, true)
@@ -194,7 +197,7 @@ func TestMissingRecordAndRecovery(t *testing.T) {
 	if err != nil || !r.Recovering() || !r.Observing() {
 		t.Fatal("recovery mode not entered", err)
 	}
-	if _, err := r.SignTimeout(3, 1); !errors.Is(err, ErrConflict) {
+	if _, err := r.SignTimeout(3, qcAt(1)); !errors.Is(err, ErrConflict) {
 		t.Fatal("signed during the observation period")
 	}
 	r.Observe(12)
@@ -227,7 +230,7 @@ func TestMissingRecordAndRecovery(t *testing.T) {
 func TestRecordRoundTrip(t *testing.T) {
 	rec := &Record{LastVotedView: 3, LastTimeoutView: 4, LastProposedView: 2, LockedQC: types.GenesisQC(gid),
 		Vote:       &SignedVote{View: 3, BlockID: types.BlockID{3}, Signature: []byte{1, 2}},
-		Timeout:    &SignedTimeout{View: 4, HighQCView: 2, Signature: []byte{3}},
+		Timeout:    &SignedTimeout{View: 4, HighQC: qcAt(2), Signature: []byte{3}},
 		Proposal:   &SignedProposal{View: 2, BlockID: types.BlockID{2}, Signature: []byte{4}},
 		DAG:        DAGRecord{BatchSeqs: []BatchSeq{{Epoch: 0, Seq: 7}}, AckWindows: []AckWindow{{Creator: 1, MaxSeq: 9, Bits: 5}}},
 		Recovering: true}

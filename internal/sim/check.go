@@ -38,10 +38,10 @@ func (o observedStore) Save(rec *safety.Record) error {
 		o.c.props[k(p.View)] = p.BlockID
 	}
 	if t := rec.Timeout; t != nil {
-		if prev, ok := o.c.timeouts[k(t.View)]; ok && prev != t.HighQCView && !o.c.recovered[o.nd.Val] {
+		if prev, ok := o.c.timeouts[k(t.View)]; ok && prev != t.HighQC.View && !o.c.recovered[o.nd.Val] {
 			o.c.fail("honest key %d signed two timeouts in view %d", o.nd.Val, t.View)
 		}
-		o.c.timeouts[k(t.View)] = t.HighQCView
+		o.c.timeouts[k(t.View)] = t.HighQC.View
 	}
 	return nil
 }

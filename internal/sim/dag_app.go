@@ -363,7 +363,7 @@ func (dn *dagNode) perform(acts []dag.Action) {
 }
 
 // sendDAG delivers a DAG message to every instance of validator to, with
-// the consensus network's link delays, partitions and drop rate.
+// the consensus network's link delays, partitions, drop rate and Drop.
 func (a *DAGApp) sendDAG(from *Node, to int, msg dag.Message) {
 	s := a.s
 	if ack, ok := msg.(*types.BatchAck); ok && from.Honest {
@@ -386,7 +386,8 @@ func (a *DAGApp) sendDAG(from *Node, to int, msg dag.Message) {
 		}
 	}
 	for _, peer := range s.byVal[to] {
-		if !s.connected(from.Inst, peer.Inst) || s.rng.Float64() < s.cfg.DropRate {
+		if !s.connected(from.Inst, peer.Inst) || s.rng.Float64() < s.cfg.DropRate ||
+			(s.cfg.Drop != nil && s.cfg.Drop(s, from.Inst, peer.Inst, msg)) {
 			continue
 		}
 		d := s.link[from.Inst][peer.Inst] + s.rng.Uint64N(s.cfg.JitterMs+1)

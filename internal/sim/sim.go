@@ -39,8 +39,8 @@ type Config struct {
 	DurationMs                                      uint64
 
 	// Drop is a network adversary: it sees every message (consensus
-	// messages, block requests and responses) and drops those it returns
-	// true for. It does not make any node faulty.
+	// messages, block requests and responses, DAG messages) and drops those
+	// it returns true for. It does not make any node faulty.
 	Drop func(s *Sim, fromInst, toInst int, msg any) bool
 
 	Twins     []int          // validators that run as two instances sharing one key

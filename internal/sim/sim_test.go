@@ -82,16 +82,24 @@ func TestDeterministicReplay(t *testing.T) {
 	}
 }
 
-// TestSeed4516: after the heal the recovering validator 2 sits out ~2.7 s
-// (observation, V0 floor) next to Twins 0; validators 2 and 3 entered view 44
-// through TC(43) with the capped timer and kept it after QC(43) reset k, so
-// no TC(44) formed before the end. A late QC now re-arms the timer.
-func TestSeed4516(t *testing.T) {
-	s, err := New(RandomConfig(4516))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Run(); err != nil {
-		t.Fatal(err)
+// TestRegressionSeeds replays random-simulation seeds that once failed
+// liveness (the -long runs), each with the bug it found:
+//   - 4516: two replicas entered a view through TC(v−1) with the capped timer
+//     and kept it after QC(v−1) reset k (late QC re-arms the timer);
+//   - 365: the first fix cut that timer to entered + base, which fired at once;
+//   - 10764: restarted replicas' stored timeouts named a QC every node had
+//     lost, so they could neither time out the network's view nor resend
+//     theirs (the record keeps the whole QC; the timeout above is resent);
+//   - 6854: the next leader missed TC(v) and everyone waited a capped timer
+//     (a replica that forms a TC hands it to the next leader).
+func TestRegressionSeeds(t *testing.T) {
+	for _, seed := range []uint64{365, 4516, 6854, 10764} {
+		s, err := New(RandomConfig(seed))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Run(); err != nil {
+			t.Errorf("seed %d: %v\n  replay: go test ./internal/sim -run '^TestRandom$' -seed %d -v", seed, err, seed)
+		}
 	}
 }
